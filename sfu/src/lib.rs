@@ -1,0 +1,331 @@
+//! vardrum's selective forwarding unit: rooms of participants whose media it forwards, never
+//! stores.
+//!
+//! ```text
+//!                 one UDP socket (ICE mux)
+//!   datagrams ──▶ mux: route by address, or by the ufrag in a STUN binding request
+//!                  │
+//!                  ▼  one task per room (owns every peer connection of the room)
+//!   signalling ─▶ Room ── publisher PC (client offers) ─▶ Publication ─┐
+//!   (ParticipantHandle)     subscriber PC (server offers) ◀─ Subscription ◀┘ forwarded RTP
+//!                  │
+//!   Outbound ◀─────┘  joined, offers/answers, roster changes, errors, bye
+//! ```
+//!
+//! Each participant has two peer connections (see `docs/signalling.md`): on the publisher the
+//! client offers its camera and microphone; on the subscriber the server offers everyone else's
+//! tracks. Peer connections are the sans-I/O `rtc` core driven by the room task, so forwarding a
+//! packet is a function call inside one task: no locks, no channel per packet. All rooms share
+//! one UDP socket, so a firewall needs one rule.
+//!
+//! The crate knows nothing of HTTP, SQL or tokens: the server authenticates a participant and
+//! then calls [`Sfu::join`].
+
+mod keyframe;
+mod mux;
+mod peer;
+mod room;
+mod stats;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::{mpsc, oneshot, watch};
+use vardrum_signalling::message::IceServer;
+use vardrum_signalling::{ByeReason, Role, ServerMessage};
+
+pub use keyframe::KEYFRAME_REQUEST_INTERVAL;
+pub use room::Signal;
+pub use stats::{SfuStats, StatsSnapshot};
+
+use mux::UdpMux;
+use room::{Room, RoomInput, RoomParts, RoomSettings};
+
+/// How many inputs may wait for a room before datagrams are dropped.
+const ROOM_INBOX: usize = 8192;
+
+/// Settings of the media plane.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// Where the media socket binds, e.g. `0.0.0.0:3478` or `127.0.0.1:0` in tests.
+    pub udp_bind: SocketAddr,
+    /// The address clients send media to when it differs from the bound one (1:1 NAT).
+    pub public_ip: Option<IpAddr>,
+    /// Largest number of participants in one room.
+    pub max_participants: usize,
+    /// How long a participant whose connection dropped is kept as `reconnecting`.
+    pub reconnect_grace: Duration,
+    /// STUN/TURN servers handed to clients.
+    pub ice_servers: Vec<IceServer>,
+    /// Where rooms report that they opened and closed (the server records visit times).
+    pub lifecycle: Option<mpsc::UnboundedSender<RoomLifecycle>>,
+}
+
+/// A room opening or closing. Carries no media and no personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomLifecycle {
+    Opened { call_id: String, room: String },
+    Closed { call_id: String, room: String, peak_participants: usize },
+}
+
+impl Default for SfuConfig {
+    fn default() -> Self {
+        Self {
+            udp_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_ip: None,
+            max_participants: 2,
+            reconnect_grace: Duration::from_secs(30),
+            ice_servers: Vec::new(),
+            lifecycle: None,
+        }
+    }
+}
+
+/// Who wants to join which room; the server has checked their token.
+#[derive(Debug, Clone)]
+pub struct JoinRequest {
+    pub room: String,
+    pub identity: String,
+    pub name: String,
+    pub role: Role,
+}
+
+/// What the room tells a participant's session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outbound {
+    /// Send this message.
+    Message(ServerMessage),
+    /// Send `bye` with this reason and close the connection.
+    Close(ByeReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error("the room is full")]
+    RoomFull,
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// The room closed while the join was under way; internal, retried by [`Sfu::join`].
+    #[error("the room closed during the join")]
+    Retry,
+}
+
+/// A joined participant's way to talk to its room.
+#[derive(Debug, Clone)]
+pub struct ParticipantHandle {
+    room_tx: mpsc::Sender<RoomInput>,
+    participant: Arc<str>,
+    session: u64,
+    resumed: bool,
+}
+
+impl ParticipantHandle {
+    /// Whether this join replaced an earlier session of the same participant.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    pub async fn signal(&self, signal: Signal) {
+        let _ = self
+            .room_tx
+            .send(RoomInput::Signal {
+                participant: self.participant.clone(),
+                session: self.session,
+                signal,
+            })
+            .await;
+    }
+
+    /// The participant leaves for good.
+    pub async fn leave(&self) {
+        let _ = self
+            .room_tx
+            .send(RoomInput::Leave {
+                participant: self.participant.clone(),
+                session: self.session,
+            })
+            .await;
+    }
+
+    /// The session's connection was lost without `leave`: keep the participant as
+    /// reconnecting for the grace period.
+    pub async fn disconnected(&self) {
+        let _ = self
+            .room_tx
+            .send(RoomInput::Disconnected {
+                participant: self.participant.clone(),
+                session: self.session,
+            })
+            .await;
+    }
+}
+
+/// A participant's entry into a room.
+pub struct Joined {
+    pub handle: ParticipantHandle,
+    /// Messages for the participant, starting with `joined`.
+    pub outbound: mpsc::UnboundedReceiver<Outbound>,
+}
+
+struct RoomEntry {
+    tx: mpsc::Sender<RoomInput>,
+    generation: u64,
+}
+
+struct Inner {
+    config: SfuConfig,
+    mux: UdpMux,
+    rooms: DashMap<String, RoomEntry>,
+    stats: Arc<SfuStats>,
+    next_id: AtomicU64,
+    shutdown: watch::Sender<bool>,
+    room_tasks: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
+}
+
+/// The media plane of one server. Cheap to clone.
+#[derive(Clone)]
+pub struct Sfu {
+    inner: Arc<Inner>,
+}
+
+impl Sfu {
+    /// Binds the media socket and starts receiving.
+    pub async fn start(config: SfuConfig) -> std::io::Result<Self> {
+        let mux = UdpMux::bind(config.udp_bind, config.public_ip)?;
+        let stats = Arc::new(SfuStats::default());
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        tokio::spawn(UdpMux::run(
+            mux.socket.clone(),
+            mux.routes.clone(),
+            stats.clone(),
+            shutdown_rx,
+        ));
+        tracing::info!(media = %mux.advertised, "media plane listening");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                mux,
+                rooms: DashMap::new(),
+                stats,
+                next_id: AtomicU64::new(1),
+                shutdown,
+                room_tasks: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
+            }),
+        })
+    }
+
+    /// The address in our ICE candidates.
+    pub fn media_addr(&self) -> SocketAddr {
+        self.inner.mux.advertised
+    }
+
+    pub fn stats(&self) -> &Arc<SfuStats> {
+        &self.inner.stats
+    }
+
+    /// Rooms open right now.
+    pub fn room_count(&self) -> usize {
+        self.inner.rooms.len()
+    }
+
+    /// Puts a participant into a room, opening the room if needed.
+    pub async fn join(&self, request: JoinRequest) -> Result<Joined, JoinError> {
+        for _ in 0..8 {
+            if *self.inner.shutdown.borrow() {
+                return Err(JoinError::ShuttingDown);
+            }
+            let room_tx = self.room_sender(&request.room).await;
+            let session = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+            let (out_tx, out_rx) = mpsc::unbounded_channel();
+            let (reply_tx, reply_rx) = oneshot::channel();
+            let input = RoomInput::Join {
+                request: request.clone(),
+                session,
+                out: out_tx,
+                reply: reply_tx,
+            };
+            if room_tx.send(input).await.is_err() {
+                continue;
+            }
+            match reply_rx.await {
+                Ok(Ok(resumed)) => {
+                    return Ok(Joined {
+                        handle: ParticipantHandle {
+                            room_tx,
+                            participant: request.identity.as_str().into(),
+                            session,
+                            resumed,
+                        },
+                        outbound: out_rx,
+                    });
+                }
+                Ok(Err(JoinError::Retry)) | Err(_) => continue,
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+        Err(JoinError::Retry)
+    }
+
+    async fn room_sender(&self, room: &str) -> mpsc::Sender<RoomInput> {
+        if let Some(entry) = self.inner.rooms.get(room) {
+            return entry.tx.clone();
+        }
+        let inner = &self.inner;
+        let mut spawn = None;
+        let tx = inner
+            .rooms
+            .entry(room.to_owned())
+            .or_insert_with(|| {
+                let (tx, rx) = mpsc::channel(ROOM_INBOX);
+                let generation = inner.next_id.fetch_add(1, Ordering::Relaxed);
+                spawn = Some((tx.clone(), rx, generation));
+                RoomEntry { tx, generation }
+            })
+            .tx
+            .clone();
+        if let Some((tx, rx, generation)) = spawn {
+            let actor = Room::new(RoomParts {
+                id: room.to_owned(),
+                settings: RoomSettings {
+                    max_participants: inner.config.max_participants,
+                    reconnect_grace: inner.config.reconnect_grace,
+                    ice_servers: inner.config.ice_servers.clone(),
+                    lifecycle: inner.config.lifecycle.clone(),
+                },
+                socket: inner.mux.socket.clone(),
+                advertised: inner.mux.advertised,
+                routes: inner.mux.routes.clone(),
+                tx,
+                stats: inner.stats.clone(),
+            });
+            let weak = Arc::downgrade(&self.inner);
+            let name = room.to_owned();
+            let on_empty = move || {
+                if let Some(inner) = weak.upgrade() {
+                    inner
+                        .rooms
+                        .remove_if(&name, |_, entry| entry.generation == generation);
+                }
+            };
+            let mut tasks = self.inner.room_tasks.lock().await;
+            // Reap finished rooms so the set does not grow with every visit ever held.
+            while tasks.try_join_next().is_some() {}
+            tasks.spawn(actor.run(rx, on_empty));
+        }
+        tx
+    }
+
+    /// Tells every participant the server is stopping, closes every room and the media socket.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        let senders: Vec<_> = self.inner.rooms.iter().map(|e| e.tx.clone()).collect();
+        for tx in senders {
+            let _ = tx.send(RoomInput::Shutdown).await;
+        }
+        let mut tasks = self.inner.room_tasks.lock().await;
+        while tasks.join_next().await.is_some() {}
+    }
+}

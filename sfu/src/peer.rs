@@ -1,0 +1,295 @@
+//! One server-side peer connection: the sans-I/O `rtc` core, its route in the UDP mux, and the
+//! plumbing that moves its output onto the socket.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use rand::distr::{Alphanumeric, SampleString};
+use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
+};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCIceCandidate, RTCIceCandidateInit,
+};
+use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use rtc::shared::error::Error as RtcError;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use vardrum_signalling::CandidateInit;
+
+use crate::mux::{PeerKey, RouteGuard, Routes};
+use crate::room::RoomInput;
+use crate::stats::SfuStats;
+
+/// The codecs the SFU negotiates. It forwards what a publisher sends unchanged, so these are the
+/// codecs every browser can decode: Opus, VP8 and H.264 constrained baseline.
+fn media_engine() -> Result<MediaEngine, RtcError> {
+    let mut engine = MediaEngine::default();
+    let video_feedback = || {
+        vec![
+            RTCPFeedback {
+                typ: "goog-remb".into(),
+                parameter: String::new(),
+            },
+            RTCPFeedback {
+                typ: "ccm".into(),
+                parameter: "fir".into(),
+            },
+            RTCPFeedback {
+                typ: "nack".into(),
+                parameter: String::new(),
+            },
+            RTCPFeedback {
+                typ: "nack".into(),
+                parameter: "pli".into(),
+            },
+        ]
+    };
+    engine.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: MIME_TYPE_OPUS.into(),
+                clock_rate: 48000,
+                channels: 2,
+                sdp_fmtp_line: "minptime=10;useinbandfec=1".into(),
+                rtcp_feedback: vec![],
+            },
+            payload_type: 111,
+            ..Default::default()
+        },
+        RtpCodecKind::Audio,
+    )?;
+    let video = [
+        (MIME_TYPE_VP8, "", 96),
+        (
+            MIME_TYPE_H264,
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+            102,
+        ),
+        (
+            MIME_TYPE_H264,
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f",
+            108,
+        ),
+    ];
+    for (mime, fmtp, pt) in video {
+        engine.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: mime.into(),
+                    clock_rate: 90000,
+                    channels: 0,
+                    sdp_fmtp_line: fmtp.into(),
+                    rtcp_feedback: video_feedback(),
+                },
+                payload_type: pt,
+                ..Default::default()
+            },
+            RtpCodecKind::Video,
+        )?;
+    }
+    Ok(engine)
+}
+
+/// Lets keyframe requests (PLI, FIR) from a subscriber reach the SFU, which relays them to the
+/// publisher. All other inbound RTCP stays with the interceptors that act on it.
+#[derive(Default)]
+struct KeyframeRequestTap {
+    reads: VecDeque<TaggedPacket>,
+    writes: VecDeque<TaggedPacket>,
+}
+
+fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
+    let any = packet.as_any();
+    any.downcast_ref::<PictureLossIndication>().is_some()
+        || any.downcast_ref::<FullIntraRequest>().is_some()
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = RtcError;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet
+            && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
+        {
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.reads.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.reads.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.writes.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.writes.pop_front()
+    }
+
+    fn handle_timeout(&mut self, _now: Instant) -> Result<(), Self::Error> {
+        Ok(())
+    }
+
+    fn poll_timeout(&mut self) -> Option<Self::Time> {
+        None
+    }
+}
+
+impl Interceptor for KeyframeRequestTap {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+/// One peer connection of a participant, as the room task owns it.
+pub(crate) struct Peer {
+    pub pc: RTCPeerConnection,
+    pub connected: bool,
+    /// Our address as our ICE candidate names it; the core matches packets to it.
+    local: SocketAddr,
+    pending_candidates: Vec<RTCIceCandidateInit>,
+    _route: RouteGuard,
+}
+
+pub(crate) struct PeerContext<'a> {
+    pub advertised: SocketAddr,
+    pub routes: &'a Arc<Routes>,
+    pub room_tx: &'a mpsc::Sender<RoomInput>,
+}
+
+impl Peer {
+    pub fn new(ctx: &PeerContext<'_>, key: PeerKey, now: Instant) -> Result<Self, RtcError> {
+        let mut rng = rand::rng();
+        let ufrag = Alphanumeric.sample_string(&mut rng, 16);
+        let pwd = Alphanumeric.sample_string(&mut rng, 32);
+        let mut engine = media_engine()?;
+        let registry = Registry::new().with(Slot::from(14_000), KeyframeRequestTap::default());
+        let registry = register_default_interceptors(registry, &mut engine)?;
+        let settings = SettingEngineBuilder::new()
+            .with_ice_credentials(ufrag.clone(), pwd)
+            .build();
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_setting_engine(settings)
+            .with_media_engine(engine)
+            .with_interceptor_registry(registry)
+            .build(now)?;
+        let candidate = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".to_owned(),
+                address: ctx.advertised.ip().to_string(),
+                port: ctx.advertised.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()?;
+        pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json()?)?;
+        let route = ctx.routes.register(ufrag, ctx.room_tx.clone(), key);
+        Ok(Self {
+            pc,
+            connected: false,
+            local: ctx.advertised,
+            pending_candidates: Vec::new(),
+            _route: route,
+        })
+    }
+
+    /// Feeds one datagram from the network into the core.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: BytesMut) {
+        let msg = TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr: self.local,
+                peer_addr: from,
+                transport_protocol: TransportProtocol::UDP,
+                ecn: None,
+            },
+            message: data,
+        };
+        if let Err(e) = self.pc.handle_read(msg) {
+            // Garbage or a late packet of a closed DTLS session; not the room's problem.
+            tracing::trace!(error = %e, "datagram rejected by peer connection");
+        }
+    }
+
+    /// Sends everything the core has queued for the network.
+    pub fn flush(&mut self, socket: &UdpSocket, stats: &SfuStats) {
+        while let Some(out) = self.pc.poll_write() {
+            match socket.try_send_to(&out.message, out.transport.peer_addr) {
+                Ok(n) => stats.datagram_out(n),
+                Err(_) => {
+                    // A full send buffer drops the datagram, as the network would.
+                    stats
+                        .send_errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Adds a trickled candidate of the client, or keeps it until a remote description exists.
+    pub fn add_remote_candidate(&mut self, candidate: Option<CandidateInit>) -> Result<(), String> {
+        let Some(c) = candidate else {
+            return Ok(()); // end of candidates: nothing to do for a full ICE agent here
+        };
+        let init = RTCIceCandidateInit {
+            candidate: c.candidate,
+            sdp_mid: c.sdp_mid,
+            sdp_mline_index: c.sdp_mline_index,
+            username_fragment: c.username_fragment,
+            ..Default::default()
+        };
+        if init.candidate.trim().is_empty() {
+            return Ok(());
+        }
+        if self.pc.remote_description().is_none() {
+            if self.pending_candidates.len() >= 64 {
+                return Err("too many candidates before the description".into());
+            }
+            self.pending_candidates.push(init);
+            return Ok(());
+        }
+        self.pc
+            .add_remote_candidate(init)
+            .map_err(|e| format!("the candidate could not be applied: {e}"))
+    }
+
+    /// Applies candidates that arrived before the remote description.
+    pub fn apply_pending_candidates(&mut self) {
+        for init in std::mem::take(&mut self.pending_candidates) {
+            if let Err(e) = self.pc.add_remote_candidate(init) {
+                tracing::debug!(error = %e, "early candidate could not be applied");
+            }
+        }
+    }
+
+    pub fn close(&mut self) {
+        let _ = self.pc.close();
+    }
+}

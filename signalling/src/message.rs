@@ -1,0 +1,482 @@
+//! The messages of signalling protocol version 1, as `docs/signalling.md` describes them.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Which of a participant's two peer connections a message is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PcKind {
+    /// Upstream: the client offers, the server answers.
+    Publisher,
+    /// Downstream: the server offers, the client answers.
+    Subscriber,
+}
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+/// What a participant is in the visit. Decides, later, what the server shows them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Patient,
+    Clinician,
+    Guest,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Patient => "patient",
+            Role::Clinician => "clinician",
+            Role::Guest => "guest",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "patient" => Ok(Role::Patient),
+            "clinician" => Ok(Role::Clinician),
+            "guest" => Ok(Role::Guest),
+            other => Err(format!(
+                "unknown role {other:?}: expected patient, clinician or guest"
+            )),
+        }
+    }
+}
+
+/// A trickled ICE candidate, in the browser's `RTCIceCandidateInit` shape (snake_case).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CandidateInit {
+    pub candidate: String,
+    #[serde(default)]
+    pub sdp_mid: Option<String>,
+    #[serde(default)]
+    pub sdp_mline_index: Option<u16>,
+    #[serde(default)]
+    pub username_fragment: Option<String>,
+}
+
+/// Whether a participant is connected or the server is waiting for them to come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParticipantState {
+    Active,
+    Reconnecting,
+}
+
+/// A participant as the others see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantInfo {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub state: ParticipantState,
+    pub audio_muted: bool,
+    pub video_muted: bool,
+}
+
+/// Why a participant left the room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeftReason {
+    Left,
+    Timeout,
+    Removed,
+}
+
+/// Why the server is about to close a session on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ByeReason {
+    Left,
+    Replaced,
+    ServerShutdown,
+}
+
+impl ByeReason {
+    /// The WebSocket close code that follows the `bye`.
+    pub fn close_code(self) -> u16 {
+        match self {
+            ByeReason::Left => 1000,
+            ByeReason::Replaced => 4003,
+            ByeReason::ServerShutdown => 1001,
+        }
+    }
+}
+
+/// A STUN/TURN server, in the browser's `RTCIceServer` shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Stable, machine-readable error codes. Their meaning is fixed by `docs/signalling.md`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadJson,
+    BadMessage,
+    UnknownType,
+    UnsupportedVersion,
+    NotJoined,
+    AlreadyJoined,
+    JoinTimeout,
+    TokenInvalid,
+    TokenExpired,
+    TokenNotYetValid,
+    TokenWrongRoom,
+    RoomFull,
+    BadSdp,
+    UnexpectedAnswer,
+    BadCandidate,
+    RateLimited,
+    Flood,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The close code the server uses after a fatal error; `None` for errors that keep the
+    /// session open.
+    pub fn close_code(self) -> Option<u16> {
+        match self {
+            ErrorCode::UnsupportedVersion => Some(4000),
+            ErrorCode::TokenInvalid
+            | ErrorCode::TokenExpired
+            | ErrorCode::TokenNotYetValid
+            | ErrorCode::TokenWrongRoom => Some(4001),
+            ErrorCode::JoinTimeout => Some(4002),
+            ErrorCode::RoomFull => Some(4004),
+            ErrorCode::Flood => Some(1008),
+            _ => None,
+        }
+    }
+
+    /// Whether the server closes the session after sending this error.
+    pub fn is_fatal(self) -> bool {
+        self.close_code().is_some()
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::BadMessage => "bad_message",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::NotJoined => "not_joined",
+            ErrorCode::AlreadyJoined => "already_joined",
+            ErrorCode::JoinTimeout => "join_timeout",
+            ErrorCode::TokenInvalid => "token_invalid",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::TokenNotYetValid => "token_not_yet_valid",
+            ErrorCode::TokenWrongRoom => "token_wrong_room",
+            ErrorCode::RoomFull => "room_full",
+            ErrorCode::BadSdp => "bad_sdp",
+            ErrorCode::UnexpectedAnswer => "unexpected_answer",
+            ErrorCode::BadCandidate => "bad_candidate",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Flood => "flood",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// Messages a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    Join {
+        v: u32,
+        room: String,
+        token: String,
+    },
+    Offer {
+        pc: PcKind,
+        sdp: String,
+    },
+    Answer {
+        pc: PcKind,
+        sdp: String,
+    },
+    Candidate {
+        pc: PcKind,
+        candidate: Option<CandidateInit>,
+    },
+    Mute {
+        kind: MediaKind,
+        muted: bool,
+    },
+    Ping {
+        id: i64,
+    },
+    Leave,
+}
+
+const CLIENT_TYPES: &[&str] = &[
+    "join",
+    "offer",
+    "answer",
+    "candidate",
+    "mute",
+    "ping",
+    "leave",
+];
+
+/// Why a frame could not be turned into a [`ClientMessage`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code:?}: {detail}")]
+pub struct ParseError {
+    pub code: ErrorCode,
+    pub detail: String,
+}
+
+impl ParseError {
+    fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl ClientMessage {
+    /// Parses one text frame, telling apart the classes of bad input the protocol names:
+    /// not JSON at all (`bad_json`), an unknown `type` (`unknown_type`), and a known type with
+    /// missing or mistyped fields (`bad_message`).
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| ParseError::new(ErrorCode::BadJson, format!("not valid JSON: {e}")))?;
+        let Value::Object(ref object) = value else {
+            return Err(ParseError::new(
+                ErrorCode::BadJson,
+                "a message must be a JSON object",
+            ));
+        };
+        let kind = match object.get("type") {
+            Some(Value::String(kind)) => kind.clone(),
+            Some(_) => {
+                return Err(ParseError::new(
+                    ErrorCode::BadMessage,
+                    "field `type` must be a string",
+                ));
+            }
+            None => {
+                return Err(ParseError::new(
+                    ErrorCode::BadMessage,
+                    "missing field `type`",
+                ));
+            }
+        };
+        if !CLIENT_TYPES.contains(&kind.as_str()) {
+            return Err(ParseError::new(
+                ErrorCode::UnknownType,
+                format!("unknown message type {:?}", truncate(&kind, 40)),
+            ));
+        }
+        let message: ClientMessage = serde_json::from_value(value).map_err(|e| {
+            ParseError::new(ErrorCode::BadMessage, format!("invalid `{kind}`: {e}"))
+        })?;
+        // Each side offers only on its own connection (see "Vocabulary" in the docs).
+        match &message {
+            ClientMessage::Offer {
+                pc: PcKind::Subscriber,
+                ..
+            } => Err(ParseError::new(
+                ErrorCode::BadMessage,
+                "clients offer only on the publisher pc",
+            )),
+            ClientMessage::Answer {
+                pc: PcKind::Publisher,
+                ..
+            } => Err(ParseError::new(
+                ErrorCode::BadMessage,
+                "clients answer only on the subscriber pc",
+            )),
+            _ => Ok(message),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serialising these plain types cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Messages the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Joined {
+        v: u32,
+        room: String,
+        session_id: String,
+        participant: ParticipantInfo,
+        participants: Vec<ParticipantInfo>,
+        resumed: bool,
+        ice_servers: Vec<IceServer>,
+    },
+    Offer {
+        pc: PcKind,
+        sdp: String,
+    },
+    Answer {
+        pc: PcKind,
+        sdp: String,
+    },
+    Candidate {
+        pc: PcKind,
+        candidate: Option<CandidateInit>,
+    },
+    ParticipantJoined {
+        participant: ParticipantInfo,
+    },
+    ParticipantUpdated {
+        participant: ParticipantInfo,
+    },
+    ParticipantLeft {
+        participant_id: String,
+        reason: LeftReason,
+    },
+    Pong {
+        id: i64,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+        fatal: bool,
+    },
+    Bye {
+        reason: ByeReason,
+    },
+}
+
+impl ServerMessage {
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerMessage::Error {
+            code,
+            message: message.into(),
+            fatal: code.is_fatal(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_client_message_of_the_docs() {
+        let join = ClientMessage::parse(r#"{"type":"join","v":1,"room":"visit-42","token":"t"}"#);
+        assert_eq!(
+            join,
+            Ok(ClientMessage::Join {
+                v: 1,
+                room: "visit-42".into(),
+                token: "t".into()
+            })
+        );
+        let cand = ClientMessage::parse(
+            r#"{"type":"candidate","pc":"publisher","candidate":{"candidate":"candidate:1 1 udp 1 127.0.0.1 5000 typ host","sdp_mid":"0","sdp_mline_index":0}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            cand,
+            ClientMessage::Candidate {
+                pc: PcKind::Publisher,
+                candidate: Some(_)
+            }
+        ));
+        let end = ClientMessage::parse(r#"{"type":"candidate","pc":"subscriber","candidate":null}"#);
+        assert!(matches!(end, Ok(ClientMessage::Candidate { candidate: None, .. })));
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"leave"}"#),
+            Ok(ClientMessage::Leave)
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"mute","kind":"video","muted":true,"extra":1}"#),
+            Ok(ClientMessage::Mute {
+                kind: MediaKind::Video,
+                muted: true
+            })
+        );
+    }
+
+    #[test]
+    fn classifies_bad_input() {
+        let code = |s: &str| ClientMessage::parse(s).unwrap_err().code;
+        assert_eq!(code("{not json"), ErrorCode::BadJson);
+        assert_eq!(code("[1,2]"), ErrorCode::BadJson);
+        assert_eq!(code(r#""join""#), ErrorCode::BadJson);
+        assert_eq!(code(r#"{"v":1}"#), ErrorCode::BadMessage);
+        assert_eq!(code(r#"{"type":7}"#), ErrorCode::BadMessage);
+        assert_eq!(code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
+        assert_eq!(code(r#"{"type":"join","v":"1","room":"r","token":"t"}"#), ErrorCode::BadMessage);
+        assert_eq!(code(r#"{"type":"offer","pc":"publisher"}"#), ErrorCode::BadMessage);
+        assert_eq!(code(r#"{"type":"offer","pc":"sideways","sdp":""}"#), ErrorCode::BadMessage);
+        assert_eq!(code(r#"{"type":"offer","pc":"subscriber","sdp":"v=0"}"#), ErrorCode::BadMessage);
+        assert_eq!(code(r#"{"type":"answer","pc":"publisher","sdp":"v=0"}"#), ErrorCode::BadMessage);
+        assert_eq!(code(r#"{"type":"ping","id":1.5}"#), ErrorCode::BadMessage);
+    }
+
+    #[test]
+    fn server_messages_round_trip_with_snake_case_tags() {
+        let m = ServerMessage::ParticipantLeft {
+            participant_id: "p".into(),
+            reason: LeftReason::Timeout,
+        };
+        let json = m.to_json();
+        assert_eq!(
+            json,
+            r#"{"type":"participant_left","participant_id":"p","reason":"timeout"}"#
+        );
+        let back: ServerMessage = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, m);
+        let e = ServerMessage::error(ErrorCode::RoomFull, "full");
+        assert_eq!(
+            e.to_json(),
+            r#"{"type":"error","code":"room_full","message":"full","fatal":true}"#
+        );
+    }
+
+    #[test]
+    fn error_codes_serialise_as_their_documented_names() {
+        for code in [
+            ErrorCode::BadJson,
+            ErrorCode::TokenNotYetValid,
+            ErrorCode::UnexpectedAnswer,
+            ErrorCode::Flood,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&code).unwrap(),
+                format!("\"{}\"", code.as_str())
+            );
+        }
+    }
+}

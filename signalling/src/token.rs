@@ -1,0 +1,263 @@
+//! Join tokens: HS256 JWTs that grant one identity entry to one room for a limited time.
+//!
+//! The server pins the algorithm (a token that names another `alg`, `none` included, is
+//! rejected) and checks time claims against a clock the caller passes in, so expiry is testable
+//! without waiting.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::message::{ErrorCode, Role};
+
+pub const ISSUER: &str = "vardrum";
+pub const AUDIENCE: &str = "vardrum-call";
+
+/// Allowed clock difference for `nbf`, for tokens minted on another machine.
+const NBF_LEEWAY_SECS: u64 = 30;
+
+/// The claims of a join token (see "Join tokens" in `docs/signalling.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub name: String,
+    pub room: String,
+    pub role: Role,
+    pub exp: u64,
+    pub nbf: u64,
+    pub iat: u64,
+    pub jti: String,
+}
+
+/// What a token grants, before times and ids are added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub identity: String,
+    pub name: String,
+    pub room: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is not valid: {0}")]
+    Invalid(String),
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet")]
+    NotYetValid,
+    #[error("the token is for another room")]
+    WrongRoom,
+}
+
+impl TokenError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            TokenError::Invalid(_) => ErrorCode::TokenInvalid,
+            TokenError::Expired => ErrorCode::TokenExpired,
+            TokenError::NotYetValid => ErrorCode::TokenNotYetValid,
+            TokenError::WrongRoom => ErrorCode::TokenWrongRoom,
+        }
+    }
+}
+
+/// Checks that a room id is short and made of URL-safe characters, so that it can stand in a
+/// path, a log line and a metric label without escaping.
+pub fn validate_room_id(room: &str) -> Result<(), String> {
+    if room.is_empty() || room.len() > 64 {
+        return Err("a room id has 1 to 64 characters".into());
+    }
+    if !room
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err("a room id may contain only A-Z, a-z, 0-9, '-', '_' and '.'".into());
+    }
+    Ok(())
+}
+
+fn validate_text(field: &str, value: &str) -> Result<(), String> {
+    let n = value.chars().count();
+    if n == 0 || n > 128 {
+        return Err(format!("`{field}` must have 1 to 128 characters"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("`{field}` must not contain control characters"));
+    }
+    Ok(())
+}
+
+impl Grant {
+    pub fn validate(&self) -> Result<(), String> {
+        validate_text("identity", &self.identity)?;
+        validate_text("name", &self.name)?;
+        validate_room_id(&self.room)
+    }
+}
+
+/// Mints join tokens.
+pub struct TokenIssuer {
+    key: EncodingKey,
+}
+
+impl TokenIssuer {
+    pub fn new(secret: &[u8]) -> Self {
+        Self {
+            key: EncodingKey::from_secret(secret),
+        }
+    }
+
+    /// Mints a token valid from `now_unix` for `ttl_secs` seconds.
+    pub fn mint(&self, grant: &Grant, now_unix: u64, ttl_secs: u64) -> Result<String, TokenError> {
+        grant.validate().map_err(TokenError::Invalid)?;
+        let claims = JoinClaims {
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            sub: grant.identity.clone(),
+            name: grant.name.clone(),
+            room: grant.room.clone(),
+            role: grant.role,
+            exp: now_unix.saturating_add(ttl_secs),
+            nbf: now_unix,
+            iat: now_unix,
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)
+            .map_err(|e| TokenError::Invalid(e.to_string()))
+    }
+}
+
+/// Verifies join tokens with the algorithm pinned to HS256.
+pub struct TokenVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenVerifier {
+    pub fn new(secret: &[u8]) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        // Time claims are checked below against the injected clock, not the system clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        Self {
+            key: DecodingKey::from_secret(secret),
+            validation,
+        }
+    }
+
+    /// Verifies `token` for entry to `room` at time `now_unix`.
+    pub fn verify(&self, token: &str, room: &str, now_unix: u64) -> Result<JoinClaims, TokenError> {
+        let data = jsonwebtoken::decode::<JoinClaims>(token, &self.key, &self.validation)
+            .map_err(|e| TokenError::Invalid(e.to_string()))?;
+        let claims = data.claims;
+        validate_text("sub", &claims.sub).map_err(TokenError::Invalid)?;
+        validate_text("name", &claims.name).map_err(TokenError::Invalid)?;
+        validate_room_id(&claims.room).map_err(TokenError::Invalid)?;
+        if now_unix >= claims.exp {
+            return Err(TokenError::Expired);
+        }
+        if now_unix.saturating_add(NBF_LEEWAY_SECS) < claims.nbf {
+            return Err(TokenError::NotYetValid);
+        }
+        if claims.room != room {
+            return Err(TokenError::WrongRoom);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+    const NOW: u64 = 1_800_000_000;
+
+    fn grant() -> Grant {
+        Grant {
+            identity: "anna".into(),
+            name: "Anna Berg".into(),
+            room: "visit-42".into(),
+            role: Role::Clinician,
+        }
+    }
+
+    #[test]
+    fn a_minted_token_verifies_for_its_room_until_it_expires() {
+        let token = TokenIssuer::new(SECRET).mint(&grant(), NOW, 600).unwrap();
+        let v = TokenVerifier::new(SECRET);
+        let claims = v.verify(&token, "visit-42", NOW + 10).unwrap();
+        assert_eq!(claims.sub, "anna");
+        assert_eq!(claims.role, Role::Clinician);
+        assert_eq!(v.verify(&token, "visit-42", NOW + 600), Err(TokenError::Expired));
+        assert_eq!(v.verify(&token, "visit-43", NOW), Err(TokenError::WrongRoom));
+        assert_eq!(
+            v.verify(&token, "visit-42", NOW - 31),
+            Err(TokenError::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn forged_and_foreign_tokens_are_rejected() {
+        let v = TokenVerifier::new(SECRET);
+        let other = TokenIssuer::new(b"another secret, also 32 bytes!!!")
+            .mint(&grant(), NOW, 600)
+            .unwrap();
+        assert!(matches!(v.verify(&other, "visit-42", NOW), Err(TokenError::Invalid(_))));
+        assert!(matches!(v.verify("garbage", "visit-42", NOW), Err(TokenError::Invalid(_))));
+
+        // alg=none with the same claims: must not pass.
+        let token = TokenIssuer::new(SECRET).mint(&grant(), NOW, 600).unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
+        let forged = format!("{none_header}.{payload}.");
+        assert!(matches!(v.verify(&forged, "visit-42", NOW), Err(TokenError::Invalid(_))));
+
+        // HS384 with the right secret: the algorithm is pinned, so still rejected.
+        let claims = v.verify(&token, "visit-42", NOW).unwrap();
+        let hs384 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS384),
+            &claims,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert!(matches!(v.verify(&hs384, "visit-42", NOW), Err(TokenError::Invalid(_))));
+
+        // A tampered payload breaks the signature.
+        let mut parts: Vec<&str> = token.split('.').collect();
+        let tampered_claims = JoinClaims {
+            room: "visit-99".into(),
+            ..claims
+        };
+        let tampered_payload = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &tampered_claims,
+            &EncodingKey::from_secret(b"x"),
+        )
+        .unwrap();
+        let tp = tampered_payload.split('.').nth(1).unwrap().to_string();
+        parts[1] = &tp;
+        assert!(matches!(
+            v.verify(&parts.join("."), "visit-99", NOW),
+            Err(TokenError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn grants_with_bad_fields_are_refused() {
+        let issuer = TokenIssuer::new(SECRET);
+        for bad in [
+            Grant { room: "".into(), ..grant() },
+            Grant { room: "a/b".into(), ..grant() },
+            Grant { room: "x".repeat(65), ..grant() },
+            Grant { name: "".into(), ..grant() },
+            Grant { identity: "a\nb".into(), ..grant() },
+        ] {
+            assert!(issuer.mint(&bad, NOW, 60).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The command line: `vardrum [serve]` runs the server, `vardrum token` mints a join link.
+//! Flags override environment variables (`VARDRUM_*`), which override the config file.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use vardrum_signalling::Role;
+use vardrum_signalling::token::{Grant, TokenIssuer};
+
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError, LogFormat, Mode};
+use crate::secret;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vardrum",
+    version,
+    about = "Telehealth video visits: a WebRTC SFU and the portal around it",
+    long_about = "Telehealth video visits: a WebRTC SFU and the portal around it.\n\n\
+                  With no subcommand, `vardrum` serves with working development defaults: \
+                  http://127.0.0.1:8080, media on UDP 127.0.0.1:50000, SQLite under ./data."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML config file (see docs/operations.md).
+    #[arg(long, env = "VARDRUM_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Directory for the database and the development token secret.
+    #[arg(long, env = "VARDRUM_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// `development` (no set-up needed) or `production` (refuses to start without secrets).
+    #[arg(long, env = "VARDRUM_MODE", global = true, value_enum)]
+    pub mode: Option<Mode>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve(ServeArgs),
+    /// Print a signed join link for one person and one room.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args, Default)]
+pub struct ServeArgs {
+    /// HTTP listen address.
+    #[arg(long, env = "VARDRUM_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// UDP address for all media (one port).
+    #[arg(long, env = "VARDRUM_MEDIA_UDP")]
+    pub media_udp: Option<SocketAddr>,
+    /// Address clients send media to, when behind 1:1 NAT.
+    #[arg(long, env = "VARDRUM_PUBLIC_IP")]
+    pub public_ip: Option<IpAddr>,
+    /// The URL people open (behind a reverse proxy / TLS).
+    #[arg(long, env = "VARDRUM_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Database URL: sqlite://… or postgres://…; default SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Log format.
+    #[arg(long, env = "VARDRUM_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Most participants in one room.
+    #[arg(long, env = "VARDRUM_MAX_PARTICIPANTS")]
+    pub max_participants: Option<usize>,
+    /// Seconds a participant whose connection dropped is kept as reconnecting.
+    #[arg(long, env = "VARDRUM_RECONNECT_GRACE_SECS")]
+    pub reconnect_grace_secs: Option<u64>,
+    /// Directory of the browser client.
+    #[arg(long, env = "VARDRUM_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Room id, e.g. visit-42.
+    #[arg(long)]
+    pub room: String,
+    /// Display name shown to the others.
+    #[arg(long)]
+    pub name: String,
+    /// patient, clinician or guest.
+    #[arg(long)]
+    pub role: Role,
+    /// Stable participant identity; a new one is made when omitted.
+    #[arg(long)]
+    pub identity: Option<String>,
+    /// Minutes the link stays valid.
+    #[arg(long)]
+    pub ttl_minutes: Option<u64>,
+    /// Server URL for the link; default: the running server's (from the data directory).
+    #[arg(long)]
+    pub base_url: Option<String>,
+}
+
+/// Builds the configuration: file (if any) over defaults, then global and serve flags.
+pub fn load_config(global: &GlobalArgs, serve: &ServeArgs) -> Result<Config, ConfigError> {
+    let mut config = match &global.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(v) = &global.data_dir {
+        config.data_dir = v.clone();
+    }
+    if let Some(v) = global.mode {
+        config.mode = v;
+    }
+    if let Some(v) = serve.http {
+        config.http.listen = v;
+    }
+    if let Some(v) = serve.media_udp {
+        config.media.udp_listen = v;
+    }
+    if let Some(v) = serve.public_ip {
+        config.media.public_ip = Some(v);
+    }
+    if let Some(v) = &serve.public_url {
+        config.public_url = Some(v.clone());
+    }
+    if let Some(v) = &serve.database_url {
+        config.database_url = Some(v.clone());
+    }
+    if let Some(v) = serve.log_format {
+        config.log.format = v;
+    }
+    if let Some(v) = serve.max_participants {
+        config.rooms.max_participants = v;
+    }
+    if let Some(v) = serve.reconnect_grace_secs {
+        config.rooms.reconnect_grace_secs = v;
+    }
+    if let Some(v) = &serve.web_dir {
+        config.web_dir = v.clone();
+    }
+    Ok(config)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenCommandError {
+    #[error(transparent)]
+    Secret(#[from] secret::SecretError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Mints a join link: `<base>/call/<room>#token=<jwt>`.
+pub fn join_link(
+    config: &Config,
+    args: &TokenArgs,
+    clock: &dyn Clock,
+) -> Result<String, TokenCommandError> {
+    let secret = secret::load(config)?;
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("u-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]));
+    let grant = Grant {
+        identity,
+        name: args.name.clone(),
+        room: args.room.clone(),
+        role: args.role,
+    };
+    let ttl = args
+        .ttl_minutes
+        .unwrap_or(config.tokens.default_ttl_minutes);
+    if ttl == 0 || ttl > 7 * 24 * 60 {
+        return Err(TokenCommandError::Invalid(
+            "--ttl-minutes must be between 1 and 10080 (one week)".into(),
+        ));
+    }
+    let token = TokenIssuer::new(&secret)
+        .mint(&grant, clock.now_unix(), ttl * 60)
+        .map_err(|e| TokenCommandError::Invalid(e.to_string()))?;
+    let base = args
+        .base_url
+        .clone()
+        .or_else(|| config.public_url.clone())
+        .or_else(|| std::fs::read_to_string(config.data_dir.join("server.url")).ok())
+        .unwrap_or_else(|| format!("http://{}/", config.http.listen));
+    Ok(format!(
+        "{}/call/{}#token={token}",
+        base.trim().trim_end_matches('/'),
+        grant.room
+    ))
+}

@@ -1,0 +1,95 @@
+//! The `vardrum` command: serve (the default) or mint a join link.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use vardrum::cli::{self, Cli, Command, ServeArgs};
+use vardrum::clock::SystemClock;
+use vardrum::config::{Config, LogFormat};
+use vardrum::server::Server;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Token(args)) => {
+            let config = match cli::load_config(&cli.global, &ServeArgs::default()) {
+                Ok(c) => c,
+                Err(e) => return fail(&e),
+            };
+            match cli::join_link(&config, &args, &SystemClock) {
+                Ok(link) => {
+                    println!("{link}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
+        Some(Command::Serve(args)) => serve(&cli.global, &args),
+        None => serve(&cli.global, &ServeArgs::default()),
+    }
+}
+
+fn fail(e: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("vardrum: {e}");
+    ExitCode::FAILURE
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+fn serve(global: &cli::GlobalArgs, args: &ServeArgs) -> ExitCode {
+    let config = match cli::load_config(global, args) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    runtime.block_on(async move {
+        let server = match Server::start_with_clock(config, Arc::new(SystemClock)).await {
+            Ok(s) => s,
+            Err(e) => return fail(&e),
+        };
+        tracing::info!(http = %server.http_addr, media = %server.media_addr, "vardrum started");
+        // The one line meant for people and scripts alike.
+        println!("vardrum ready at {}", server.base_url);
+        wait_for_stop_signal().await;
+        tracing::info!("stopping: telling connected clients");
+        server.shutdown().await;
+        ExitCode::SUCCESS
+    })
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,238 @@
+//! Wiring: the SFU, the signalling endpoint, the web client, health and metrics on one axum
+//! router, started and stopped as one [`Server`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::sync::{mpsc, watch};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::services::{ServeDir, ServeFile};
+use vardrum_sfu::{RoomLifecycle, Sfu, SfuConfig};
+use vardrum_signalling::TokenVerifier;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::db::{self, Db};
+use crate::metrics::{self, SignallingStats};
+use crate::{secret, ws};
+
+/// Largest HTTP request body accepted anywhere (the portal will raise it per route for uploads).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What request handlers share.
+pub struct AppState {
+    pub sfu: Sfu,
+    pub verifier: TokenVerifier,
+    pub clock: Arc<dyn Clock>,
+    pub signalling: SignallingStats,
+    pub shutdown: watch::Receiver<bool>,
+    pub db: Db,
+}
+
+/// A running server.
+pub struct Server {
+    pub http_addr: SocketAddr,
+    pub media_addr: SocketAddr,
+    /// The URL people open, ending in `/`.
+    pub base_url: String,
+    pub state: Arc<AppState>,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    recorder: tokio::task::JoinHandle<()>,
+    url_file: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Secret(#[from] secret::SecretError),
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("cannot listen for HTTP on {0}: {1}")]
+    Http(SocketAddr, std::io::Error),
+    #[error("cannot open the media port {0}: {1}")]
+    Media(SocketAddr, std::io::Error),
+}
+
+impl Server {
+    /// Starts a server with the system clock.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        Self::start_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn start_with_clock(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartError> {
+        config.validate()?;
+        let secret = secret::load(&config)?;
+        let url = config
+            .database_url
+            .clone()
+            .unwrap_or_else(|| db::default_url(&config.data_dir));
+        let db = Db::open(&url, &config.data_dir).await?;
+
+        let (lifecycle_tx, lifecycle_rx) = mpsc::unbounded_channel();
+        let sfu = Sfu::start(SfuConfig {
+            udp_bind: config.media.udp_listen,
+            public_ip: config.media.public_ip,
+            max_participants: config.rooms.max_participants,
+            reconnect_grace: config.reconnect_grace(),
+            ice_servers: config.ice_servers.clone(),
+            lifecycle: Some(lifecycle_tx),
+        })
+        .await
+        .map_err(|e| StartError::Media(config.media.udp_listen, e))?;
+        let recorder = tokio::spawn(record_calls(db.clone(), clock.clone(), lifecycle_rx));
+
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .map_err(|e| StartError::Http(config.http.listen, e))?;
+        let http_addr = listener
+            .local_addr()
+            .map_err(|e| StartError::Http(config.http.listen, e))?;
+        let base_url = match &config.public_url {
+            Some(url) => format!("{}/", url.trim_end_matches('/')),
+            None => format!("http://{http_addr}/"),
+        };
+
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let state = Arc::new(AppState {
+            sfu: sfu.clone(),
+            verifier: TokenVerifier::new(&secret),
+            clock,
+            signalling: SignallingStats::default(),
+            shutdown: shutdown_rx.clone(),
+            db,
+        });
+        let app = router(state.clone(), config.web_dir.clone());
+        let mut stop = shutdown_rx;
+        let task = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await
+        });
+
+        // Lets `vardrum token` print links to this server without being told its address.
+        let url_file = config.data_dir.join("server.url");
+        let _ = std::fs::write(&url_file, &base_url);
+
+        Ok(Self {
+            http_addr,
+            media_addr: sfu.media_addr(),
+            base_url,
+            state,
+            shutdown,
+            task,
+            recorder,
+            url_file,
+        })
+    }
+
+    /// Stops gracefully: every connected client is told (`bye` `server_shutdown`), rooms close,
+    /// in-flight HTTP requests finish.
+    pub async fn shutdown(self) {
+        self.shutdown.send_replace(true);
+        self.state.sfu.shutdown().await;
+        let _ = self.task.await;
+        // The recorder ends when the SFU's rooms (which hold the lifecycle sender) are gone.
+        drop(self.state);
+        let _ = self.recorder.await;
+        let _ = std::fs::remove_file(&self.url_file);
+    }
+}
+
+/// Writes when visits open and close, so that later retention and reports can use them.
+async fn record_calls(
+    db: Db,
+    clock: Arc<dyn Clock>,
+    mut rx: mpsc::UnboundedReceiver<RoomLifecycle>,
+) {
+    while let Some(event) = rx.recv().await {
+        let result = match &event {
+            RoomLifecycle::Opened { call_id, room } => {
+                db.call_opened(call_id, room, clock.now_unix()).await
+            }
+            RoomLifecycle::Closed {
+                call_id,
+                peak_participants,
+                ..
+            } => {
+                db.call_closed(call_id, clock.now_unix(), *peak_participants)
+                    .await
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "could not record a call session");
+        }
+    }
+}
+
+fn router(state: Arc<AppState>, web_dir: PathBuf) -> Router {
+    let call_page = ServeFile::new(web_dir.join("call.html"));
+    Router::new()
+        .route("/ws", get(ws::upgrade))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .route_service("/call/{room}", call_page)
+        .fallback_service(ServeDir::new(&web_dir).append_index_html_on_directories(true))
+        .with_state(state)
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
+                 media-src 'self' blob: mediastream:; object-src 'none'; base-uri 'none'; \
+                 frame-ancestors 'none'",
+            ),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static("camera=(self), microphone=(self), geolocation=()"),
+        ))
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    if *state.shutdown.borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        format!(
+            "{{\"status\":\"ok\",\"rooms\":{}}}\n",
+            state.sfu.room_count()
+        ),
+    )
+        .into_response()
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    let body = metrics::render(&state.sfu.stats().snapshot(), &state.signalling);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}

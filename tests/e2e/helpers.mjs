@@ -1,0 +1,234 @@
+// Shared helpers of the browser tests: Debian chromium via playwright-core, a static server for web/, axe-core, media stats.
+
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+
+export const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '../..');
+export const webRoot = path.join(repoRoot, 'web');
+
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--use-fake-ui-for-media-stream',
+  '--use-fake-device-for-media-stream',
+  '--allow-loopback-in-peer-connection',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+export async function tempDir(prefix) {
+  return mkdtemp(path.join(os.tmpdir(), `vardrum-e2e-${prefix}-`));
+}
+
+/**
+ * One browser profile = one person. Returns `{ context, page, logs, close() }`; `logs` collects
+ * the page's console output and errors so a failing test can print them.
+ */
+export async function launchPerson(label, { viewport = { width: 1024, height: 768 } } = {}) {
+  const dir = await tempDir(`chromium-${label}`);
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport,
+    // axe-core is injected as an inline script; a strict server CSP must not block it.
+    bypassCSP: true,
+  });
+  const logs = [];
+  const page = context.pages()[0] ?? (await context.newPage());
+  const listen = (p) => {
+    p.on('console', (message) => logs.push(`[${label} console.${message.type()}] ${message.text()}`));
+    p.on('pageerror', (error) => logs.push(`[${label} pageerror] ${error.stack || error}`));
+  };
+  listen(page);
+  context.on('page', listen);
+  return {
+    label,
+    context,
+    page,
+    logs,
+    async close() {
+      await context.close().catch(() => {});
+      await rm(dir, { recursive: true, force: true }).catch(() => {});
+    },
+  };
+}
+
+const MIME = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+};
+
+/**
+ * Serves web/ on 127.0.0.1 the way the vardrum server does (`/call/{room}` → call.html), for the
+ * page tests that need no server. Resolves to `{ url, close() }`.
+ */
+export async function serveWeb() {
+  const server = createServer(async (req, res) => {
+    const { pathname } = new URL(req.url, 'http://localhost');
+    let file;
+    if (/^\/call\/[^/]+\/?$/.test(pathname)) file = 'call.html';
+    else if (pathname === '/') file = 'index.html';
+    else file = decodeURIComponent(pathname).replace(/^\/+/, '');
+    const full = path.resolve(webRoot, file);
+    try {
+      if (!full.startsWith(webRoot + path.sep)) throw new Error('outside web/');
+      if (!(await stat(full)).isFile()) throw new Error('not a file');
+    } catch {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': MIME[path.extname(full)] ?? 'application/octet-stream' });
+    createReadStream(full).pipe(res);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+/** Runs axe-core on the page; returns the violations of impact `serious` or `critical`. */
+export async function seriousAxeViolations(page) {
+  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+}
+
+/**
+ * Waits until the page's subscriber peer connection has decoded video frames and received audio.
+ * `before` (from `inboundSnapshot`) asks for *new* media: some video stream must have decoded
+ * more frames than it had then. `waitForFunction` does not await promises, so the predicate
+ * starts `getStats()` in the background and judges the last finished report.
+ */
+export async function waitForRemoteMedia(page, { before = null, timeout = 30000 } = {}) {
+  const handle = await page.waitForFunction((before) => {
+    const pc = window.vardrum?.subscriber;
+    const probe = (window.__e2eProbe ??= { pc: null, pending: false, inbound: null });
+    if (!pc) return false;
+    if (probe.pc !== pc) {
+      probe.pc = pc;
+      probe.inbound = null;
+    }
+    if (!probe.pending) {
+      probe.pending = true;
+      pc.getStats()
+        .then((report) => {
+          const inbound = [];
+          report.forEach((s) => {
+            if (s.type === 'inbound-rtp') {
+              inbound.push({ id: s.id, kind: s.kind, framesDecoded: s.framesDecoded ?? 0, bytesReceived: s.bytesReceived ?? 0 });
+            }
+          });
+          if (probe.pc === pc) probe.inbound = inbound;
+        })
+        .catch(() => {})
+        .finally(() => { probe.pending = false; });
+    }
+    const inbound = probe.inbound;
+    if (!inbound) return false;
+    const video = inbound.filter((s) => s.kind === 'video' && s.framesDecoded > (before?.[s.id] ?? 0));
+    const audio = inbound.filter((s) => s.kind === 'audio' && s.bytesReceived > 0);
+    if (video.length === 0 || audio.length === 0) return false;
+    return {
+      framesDecoded: Math.max(...video.map((s) => s.framesDecoded)),
+      audioBytesReceived: Math.max(...audio.map((s) => s.bytesReceived)),
+    };
+  }, before, { polling: 250, timeout });
+  return handle.jsonValue();
+}
+
+/** `{ inboundRtpStatsId: framesDecoded }` of the page's subscriber video right now. */
+export async function inboundSnapshot(page) {
+  return page.evaluate(async () => {
+    const snapshot = {};
+    const pc = window.vardrum?.subscriber;
+    if (!pc) return snapshot;
+    (await pc.getStats()).forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') snapshot[s.id] = s.framesDecoded ?? 0;
+    });
+    return snapshot;
+  });
+}
+
+/** Whether the page is wider than its viewport (content would need sideways scrolling). */
+export async function overflowsHorizontally(page) {
+  return page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth + 1);
+}
+
+/**
+ * Spawns a process and returns `{ child, stderr(), lines }`: `lines` is an async iterator over
+ * stdout lines. stderr is kept in memory, for printing when a test fails.
+ */
+export function spawnWithLines(command, args, options = {}) {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  let stderr = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk) => {
+    stderr += chunk;
+    if (stderr.length > 4_000_000) stderr = stderr.slice(-2_000_000);
+  });
+  const lines = readline.createInterface({ input: child.stdout, crlfDelay: Infinity });
+  return { child, lines, stderr: () => stderr };
+}
+
+/** Runs a command to completion; resolves to its stdout, rejects with stderr on failure. */
+export function run(command, args, options = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => { stdout += chunk; });
+    child.stderr.on('data', (chunk) => { stderr += chunk; });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`${command} ${args.join(' ')} exited with ${code ?? signal}\n${stderr}`));
+    });
+  });
+}
+
+/** Stops a child process: SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
+export async function stopProcess(child, graceMs = 5000) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Runs `fn`; if it throws, prints `dumps()` (logs of the server and the browsers) first. */
+export async function withLogs(dumps, fn) {
+  try {
+    return await fn();
+  } catch (error) {
+    for (const [name, text] of Object.entries(dumps())) {
+      if (text) console.error(`\n----- ${name} -----\n${text}\n----- end of ${name} -----`);
+    }
+    throw error;
+  }
+}
