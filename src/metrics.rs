@@ -44,25 +44,81 @@ pub fn render(sfu: &StatsSnapshot, signalling: &SignallingStats) -> String {
     let mut out = String::with_capacity(4096);
     let gauges: [(&str, &str, i64); 4] = [
         ("vardrum_rooms", "Rooms open on this node.", sfu.rooms),
-        ("vardrum_participants", "Participants in rooms on this node, reconnecting ones included.", sfu.participants),
-        ("vardrum_tracks", "Published tracks (publications) on this node.", sfu.publications),
-        ("vardrum_subscriptions", "Tracks being forwarded to a subscriber.", sfu.subscriptions),
+        (
+            "vardrum_participants",
+            "Participants in rooms on this node, reconnecting ones included.",
+            sfu.participants,
+        ),
+        (
+            "vardrum_tracks",
+            "Published tracks (publications) on this node.",
+            sfu.publications,
+        ),
+        (
+            "vardrum_subscriptions",
+            "Tracks being forwarded to a subscriber.",
+            sfu.subscriptions,
+        ),
     ];
     for (name, help, value) in gauges {
         metric(&mut out, name, "gauge", help, value);
     }
     let counters: [(&str, &str, u64); 11] = [
-        ("vardrum_media_packets_in_total", "UDP datagrams received on the media port.", sfu.datagrams_in),
-        ("vardrum_media_bytes_in_total", "Bytes received on the media port.", sfu.bytes_in),
-        ("vardrum_media_packets_out_total", "UDP datagrams sent from the media port.", sfu.datagrams_out),
-        ("vardrum_media_bytes_out_total", "Bytes sent from the media port.", sfu.bytes_out),
-        ("vardrum_rtp_packets_received_total", "RTP packets received from publishers.", sfu.rtp_packets_in),
-        ("vardrum_rtp_packets_forwarded_total", "RTP packets forwarded to subscribers.", sfu.rtp_packets_forwarded),
-        ("vardrum_forwarding_errors_total", "RTP packets that could not be forwarded.", sfu.forward_errors),
-        ("vardrum_media_send_errors_total", "Datagrams the socket refused to send (buffer full).", sfu.send_errors),
-        ("vardrum_media_unroutable_packets_total", "Datagrams from unknown addresses that named no known connection.", sfu.unroutable_datagrams),
-        ("vardrum_media_inbox_drops_total", "Datagrams dropped because a room could not keep up.", sfu.inbox_drops),
-        ("vardrum_keyframe_requests_total", "Keyframe requests (PLI) sent to publishers.", sfu.keyframe_requests),
+        (
+            "vardrum_media_packets_in_total",
+            "UDP datagrams received on the media port.",
+            sfu.datagrams_in,
+        ),
+        (
+            "vardrum_media_bytes_in_total",
+            "Bytes received on the media port.",
+            sfu.bytes_in,
+        ),
+        (
+            "vardrum_media_packets_out_total",
+            "UDP datagrams sent from the media port.",
+            sfu.datagrams_out,
+        ),
+        (
+            "vardrum_media_bytes_out_total",
+            "Bytes sent from the media port.",
+            sfu.bytes_out,
+        ),
+        (
+            "vardrum_rtp_packets_received_total",
+            "RTP packets received from publishers.",
+            sfu.rtp_packets_in,
+        ),
+        (
+            "vardrum_rtp_packets_forwarded_total",
+            "RTP packets forwarded to subscribers.",
+            sfu.rtp_packets_forwarded,
+        ),
+        (
+            "vardrum_forwarding_errors_total",
+            "RTP packets that could not be forwarded.",
+            sfu.forward_errors,
+        ),
+        (
+            "vardrum_media_send_errors_total",
+            "Datagrams the socket refused to send (buffer full).",
+            sfu.send_errors,
+        ),
+        (
+            "vardrum_media_unroutable_packets_total",
+            "Datagrams from unknown addresses that named no known connection.",
+            sfu.unroutable_datagrams,
+        ),
+        (
+            "vardrum_media_inbox_drops_total",
+            "Datagrams dropped because a room could not keep up.",
+            sfu.inbox_drops,
+        ),
+        (
+            "vardrum_keyframe_requests_total",
+            "Keyframe requests (PLI) sent to publishers.",
+            sfu.keyframe_requests,
+        ),
     ];
     for (name, help, value) in counters {
         metric(&mut out, name, "counter", help, value);
@@ -95,7 +151,10 @@ pub fn render(sfu: &StatsSnapshot, signalling: &SignallingStats) -> String {
         "Signalling messages received.",
         signalling.messages_in.load(Relaxed),
     );
-    let _ = writeln!(out, "# HELP vardrum_signalling_errors_total Errors sent to clients, by code.");
+    let _ = writeln!(
+        out,
+        "# HELP vardrum_signalling_errors_total Errors sent to clients, by code."
+    );
     let _ = writeln!(out, "# TYPE vardrum_signalling_errors_total counter");
     let mut errors: Vec<(&str, u64)> = signalling
         .errors
@@ -104,7 +163,10 @@ pub fn render(sfu: &StatsSnapshot, signalling: &SignallingStats) -> String {
         .collect();
     errors.sort();
     for (code, n) in errors {
-        let _ = writeln!(out, "vardrum_signalling_errors_total{{code=\"{code}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "vardrum_signalling_errors_total{{code=\"{code}\"}} {n}"
+        );
     }
     out
 }

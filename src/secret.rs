@@ -117,7 +117,10 @@ mod tests {
             data_dir: dir.path().to_owned(),
             ..Config::default()
         };
-        assert!(matches!(load_with_env(&config, None), Err(SecretError::Missing)));
+        assert!(matches!(
+            load_with_env(&config, None),
+            Err(SecretError::Missing)
+        ));
         assert!(matches!(
             load_with_env(&config, Some("short".into())),
             Err(SecretError::TooShort)

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::{mpsc, watch};
 use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
 use vardrum_sfu::{RoomLifecycle, Sfu, SfuConfig};
 use vardrum_signalling::TokenVerifier;
 
@@ -46,6 +46,7 @@ pub struct Server {
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     recorder: tokio::task::JoinHandle<()>,
+    stop_recorder: tokio::sync::oneshot::Sender<()>,
     url_file: PathBuf,
 }
 
@@ -92,7 +93,13 @@ impl Server {
         })
         .await
         .map_err(|e| StartError::Media(config.media.udp_listen, e))?;
-        let recorder = tokio::spawn(record_calls(db.clone(), clock.clone(), lifecycle_rx));
+        let (stop_recorder, recorder_stop) = tokio::sync::oneshot::channel();
+        let recorder = tokio::spawn(record_calls(
+            db.clone(),
+            clock.clone(),
+            lifecycle_rx,
+            recorder_stop,
+        ));
 
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
@@ -139,6 +146,7 @@ impl Server {
             shutdown,
             task,
             recorder,
+            stop_recorder,
             url_file,
         })
     }
@@ -149,8 +157,8 @@ impl Server {
         self.shutdown.send_replace(true);
         self.state.sfu.shutdown().await;
         let _ = self.task.await;
-        // The recorder ends when the SFU's rooms (which hold the lifecycle sender) are gone.
-        drop(self.state);
+        // Every room has ended, so every lifecycle event is queued: record them, then stop.
+        let _ = self.stop_recorder.send(());
         let _ = self.recorder.await;
         let _ = std::fs::remove_file(&self.url_file);
     }
@@ -161,24 +169,41 @@ async fn record_calls(
     db: Db,
     clock: Arc<dyn Clock>,
     mut rx: mpsc::UnboundedReceiver<RoomLifecycle>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    while let Some(event) = rx.recv().await {
-        let result = match &event {
-            RoomLifecycle::Opened { call_id, room } => {
-                db.call_opened(call_id, room, clock.now_unix()).await
-            }
-            RoomLifecycle::Closed {
-                call_id,
-                peak_participants,
-                ..
-            } => {
-                db.call_closed(call_id, clock.now_unix(), *peak_participants)
-                    .await
+    loop {
+        let event = tokio::select! {
+            event = rx.recv() => match event {
+                Some(e) => e,
+                None => return,
+            },
+            _ = &mut stop => {
+                while let Ok(event) = rx.try_recv() {
+                    record(&db, clock.as_ref(), event).await;
+                }
+                return;
             }
         };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "could not record a call session");
+        record(&db, clock.as_ref(), event).await;
+    }
+}
+
+async fn record(db: &Db, clock: &dyn Clock, event: RoomLifecycle) {
+    let result = match &event {
+        RoomLifecycle::Opened { call_id, room } => {
+            db.call_opened(call_id, room, clock.now_unix()).await
         }
+        RoomLifecycle::Closed {
+            call_id,
+            peak_participants,
+            ..
+        } => {
+            db.call_closed(call_id, clock.now_unix(), *peak_participants)
+                .await
+        }
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, "could not record a call session");
     }
 }
 
@@ -231,7 +256,10 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
     let body = metrics::render(&state.sfu.stats().snapshot(), &state.signalling);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
         .into_response()

@@ -182,8 +182,11 @@ impl Conn<'_> {
                 Flow::Close(ByeReason::ServerShutdown.close_code(), "server_shutdown")
             }
             Err(JoinError::Retry) => {
-                self.error(ErrorCode::Internal, "the room could not be opened; try again")
-                    .await
+                self.error(
+                    ErrorCode::Internal,
+                    "the room could not be opened; try again",
+                )
+                .await
             }
         }
     }

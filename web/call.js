@@ -61,7 +61,7 @@ const call = {
   reconnectTimer: null,
   /** Counts `participant_left` messages received (the browser tests check for none). */
   leftEvents: 0,
-  /** Every participant state change seen, oldest first: `{id, state}`. */
+  /** The state in every participant object received, oldest first: `{id, state}`. */
   stateLog: [],
 };
 
@@ -493,9 +493,8 @@ function upsertParticipant(participant) {
     renderSelfTile();
     return;
   }
-  const before = call.participants.get(participant.id);
   call.participants.set(participant.id, participant);
-  if (before?.state !== participant.state) call.stateLog.push({ id: participant.id, state: participant.state });
+  call.stateLog.push({ id: participant.id, state: participant.state });
   renderTile(ensureTile(participant.id));
 }
 
@@ -716,6 +715,12 @@ function start() {
       tile.video.play().then(() => { tile.soundBlocked = false; updateSoundButton(); })
         .catch((error) => console.warn('sound still blocked', error));
     }
+  });
+
+  // A new link for the same visit differs only in its fragment, and opening it in this tab would
+  // not load the page again: do that ourselves, so the new token is used.
+  window.addEventListener('hashchange', () => {
+    if (readLink().token !== call.token) location.reload();
   });
 
   const { room, token } = readLink();

@@ -67,8 +67,15 @@ pub struct SfuConfig {
 /// A room opening or closing. Carries no media and no personal data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomLifecycle {
-    Opened { call_id: String, room: String },
-    Closed { call_id: String, room: String, peak_participants: usize },
+    Opened {
+        call_id: String,
+        room: String,
+    },
+    Closed {
+        call_id: String,
+        room: String,
+        peak_participants: usize,
+    },
 }
 
 impl Default for SfuConfig {

@@ -242,7 +242,10 @@ mod tests {
     fn ignores_everything_that_is_not_a_binding_request() {
         assert_eq!(local_ufrag_of_binding_request(b""), None);
         assert_eq!(local_ufrag_of_binding_request(&[0x80; 100]), None);
-        assert_eq!(local_ufrag_of_binding_request(&binding_request("nocolon")), None);
+        assert_eq!(
+            local_ufrag_of_binding_request(&binding_request("nocolon")),
+            None
+        );
         let mut truncated = binding_request("a:b");
         truncated.truncate(24);
         assert_eq!(local_ufrag_of_binding_request(&truncated), None);

@@ -27,8 +27,8 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use vardrum_signalling::message::IceServer;
 use vardrum_signalling::{
-    ByeReason, CandidateInit, ErrorCode, LeftReason, MediaKind, ParticipantInfo, ParticipantState,
-    PcKind, ServerMessage, PROTOCOL_VERSION,
+    ByeReason, CandidateInit, ErrorCode, LeftReason, MediaKind, PROTOCOL_VERSION, ParticipantInfo,
+    ParticipantState, PcKind, ServerMessage,
 };
 
 use crate::keyframe::KeyframeThrottle;
@@ -43,10 +43,20 @@ const BATCH: usize = 64;
 /// Signalling from a participant's session, already parsed and checked by the server.
 #[derive(Debug, Clone)]
 pub enum Signal {
-    PublisherOffer { sdp: String },
-    SubscriberAnswer { sdp: String },
-    Candidate { pc: PcKind, candidate: Option<CandidateInit> },
-    Mute { kind: MediaKind, muted: bool },
+    PublisherOffer {
+        sdp: String,
+    },
+    SubscriberAnswer {
+        sdp: String,
+    },
+    Candidate {
+        pc: PcKind,
+        candidate: Option<CandidateInit>,
+    },
+    Mute {
+        kind: MediaKind,
+        muted: bool,
+    },
 }
 
 /// Everything a room task reacts to.
@@ -316,7 +326,12 @@ impl Room {
 
     fn handle(&mut self, input: RoomInput) {
         match input {
-            RoomInput::Datagram { key, from, at, data } => {
+            RoomInput::Datagram {
+                key,
+                from,
+                at,
+                data,
+            } => {
                 let Some(i) = self.current(&key.participant, key.session) else {
                     return;
                 };
@@ -368,9 +383,10 @@ impl Room {
                     p.info.state = ParticipantState::Reconnecting;
                     p.reconnect_deadline = Some(Instant::now() + grace);
                     let info = p.info.clone();
-                    self.broadcast_except(&participant, ServerMessage::ParticipantUpdated {
-                        participant: info,
-                    });
+                    self.broadcast_except(
+                        &participant,
+                        ServerMessage::ParticipantUpdated { participant: info },
+                    );
                     self.flush_dirty();
                 }
             }
@@ -430,9 +446,7 @@ impl Room {
             self.peak_participants = self.peak_participants.max(self.participants.len());
             false
         };
-        let i = self
-            .index(&request.identity)
-            .ok_or(JoinError::Retry)?;
+        let i = self.index(&request.identity).ok_or(JoinError::Retry)?;
         let me = self.participants[i].info.clone();
         let others: Vec<ParticipantInfo> = self
             .participants
@@ -463,7 +477,11 @@ impl Room {
             .participants
             .iter()
             .filter(|p| p.id != id)
-            .flat_map(|p| p.publications.iter().map(|publ| (p.id.clone(), publ.id.clone())))
+            .flat_map(|p| {
+                p.publications
+                    .iter()
+                    .map(|publ| (p.id.clone(), publ.id.clone()))
+            })
             .collect();
         let mut added = false;
         for (publisher, publication) in existing {
@@ -484,10 +502,13 @@ impl Room {
                 let Some(i) = self.index(id) else { return };
                 let result = match self.participants[i].peer_mut(pc) {
                     Some(peer) => peer.add_remote_candidate(candidate),
-                    None => Err(format!("there is no {pc:?} connection to add it to").to_lowercase()),
+                    None => {
+                        Err(format!("there is no {pc:?} connection to add it to").to_lowercase())
+                    }
                 };
                 if let Err(message) = result {
-                    self.participants[i].send(ServerMessage::error(ErrorCode::BadCandidate, message));
+                    self.participants[i]
+                        .send(ServerMessage::error(ErrorCode::BadCandidate, message));
                 }
                 self.pump(id, pc, now);
             }
@@ -525,7 +546,9 @@ impl Room {
             }
         }
         let p = &mut self.participants[i];
-        let Some(peer) = p.publisher.as_mut() else { return };
+        let Some(peer) = p.publisher.as_mut() else {
+            return;
+        };
         let result = (|| {
             let offer = RTCSessionDescription::offer(sdp)?;
             peer.pc.set_remote_description(now, offer)?;
@@ -570,7 +593,9 @@ impl Room {
             ));
             return;
         }
-        let Some(peer) = p.subscriber.as_mut() else { return };
+        let Some(peer) = p.subscriber.as_mut() else {
+            return;
+        };
         let result = RTCSessionDescription::answer(sdp)
             .and_then(|answer| peer.pc.set_remote_description(now, answer));
         if let Err(e) = result {
@@ -584,8 +609,14 @@ impl Room {
         p.offer_outstanding = false;
         // Learn the payload type each subscription goes out with on this connection.
         let mut newly_bound = Vec::new();
-        for sub in p.subscriptions.iter_mut().filter(|s| s.payload_type.is_none()) {
-            let Some(mut sender) = peer.pc.rtp_sender(sub.sender_id) else { continue };
+        for sub in p
+            .subscriptions
+            .iter_mut()
+            .filter(|s| s.payload_type.is_none())
+        {
+            let Some(mut sender) = peer.pc.rtp_sender(sub.sender_id) else {
+                continue;
+            };
             sub.payload_type = sender
                 .get_parameters()
                 .rtp_parameters
@@ -620,7 +651,12 @@ impl Room {
 
     /// Adds `publication` of `publisher` to `subscriber`'s downstream connection (creating it if
     /// needed). Returns whether anything was added; the caller renegotiates.
-    fn subscribe(&mut self, subscriber: &Arc<str>, publisher: &Arc<str>, publication: &Arc<str>) -> bool {
+    fn subscribe(
+        &mut self,
+        subscriber: &Arc<str>,
+        publisher: &Arc<str>,
+        publication: &Arc<str>,
+    ) -> bool {
         let (Some(si), Some(pi)) = (self.index(subscriber), self.index(publisher)) else {
             return false;
         };
@@ -650,7 +686,9 @@ impl Room {
             }
         }
         let s = &mut self.participants[si];
-        let Some(peer) = s.subscriber.as_mut() else { return false };
+        let Some(peer) = s.subscriber.as_mut() else {
+            return false;
+        };
         let ssrc = rand::random::<u32>();
         let mime_type = codec.mime_type.clone();
         // The stream id is the publisher's participant id: that is how a client knows whose
@@ -702,7 +740,9 @@ impl Room {
             p.renegotiate = true;
             return;
         }
-        let Some(peer) = p.subscriber.as_mut() else { return };
+        let Some(peer) = p.subscriber.as_mut() else {
+            return;
+        };
         let result = peer
             .pc
             .create_offer(None)
@@ -733,7 +773,9 @@ impl Room {
 
     /// Asks the publisher of `publication` for a keyframe, at most once per throttle interval.
     fn request_keyframe(&mut self, publisher: &Arc<str>, publication: &Arc<str>, now: Instant) {
-        let Some(pi) = self.index(publisher) else { return };
+        let Some(pi) = self.index(publisher) else {
+            return;
+        };
         let p = &mut self.participants[pi];
         let Some(publ) = p.publications.iter_mut().find(|x| &x.id == publication) else {
             return;
@@ -742,7 +784,9 @@ impl Room {
             return;
         }
         let (receiver_id, ssrc) = (publ.receiver_id, publ.ssrc);
-        let Some(peer) = p.publisher.as_mut() else { return };
+        let Some(peer) = p.publisher.as_mut() else {
+            return;
+        };
         if let Some(mut receiver) = peer.pc.rtp_receiver(receiver_id) {
             let pli = PictureLossIndication {
                 sender_ssrc: 0,
@@ -776,7 +820,9 @@ impl Room {
     fn pump(&mut self, id: &Arc<str>, pc: PcKind, now: Instant) {
         loop {
             let Some(i) = self.index(id) else { return };
-            let Some(peer) = self.participants[i].peer_mut(pc) else { return };
+            let Some(peer) = self.participants[i].peer_mut(pc) else {
+                return;
+            };
             let mut events = Vec::new();
             while let Some(event) = peer.pc.poll_event() {
                 events.push(event);
@@ -820,12 +866,16 @@ impl Room {
                     }
                 }
             }
-            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init)) if pc == PcKind::Publisher => {
+            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init))
+                if pc == PcKind::Publisher =>
+            {
                 self.participants[i]
                     .opened_tracks
                     .push((init.track_id, init.receiver_id));
             }
-            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnClose(track_id)) if pc == PcKind::Publisher => {
+            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnClose(track_id))
+                if pc == PcKind::Publisher =>
+            {
                 let p = &mut self.participants[i];
                 p.opened_tracks.retain(|(t, _)| *t != track_id);
                 if let Some(pos) = p.publications.iter().position(|x| x.track_id == track_id) {
@@ -861,8 +911,16 @@ impl Room {
     }
 
     /// Sends one received RTP packet to every subscriber of its publication.
-    fn forward(&mut self, publisher: &Arc<str>, track_id: &str, packet: rtc::rtp::Packet, now: Instant) {
-        let Some(pi) = self.index(publisher) else { return };
+    fn forward(
+        &mut self,
+        publisher: &Arc<str>,
+        track_id: &str,
+        packet: rtc::rtp::Packet,
+        now: Instant,
+    ) {
+        let Some(pi) = self.index(publisher) else {
+            return;
+        };
         let publication = match self.participants[pi]
             .publications
             .iter()
@@ -878,8 +936,15 @@ impl Room {
             if Arc::ptr_eq(&s.id, publisher) || s.out.is_none() {
                 continue;
             }
-            let Some(peer) = s.subscriber.as_mut() else { continue };
-            for sub in s.subscriptions.iter().filter(|x| x.publication == publication) {
+            // Until DTLS is up there are no SRTP keys to send with.
+            let Some(peer) = s.subscriber.as_mut().filter(|p| p.connected) else {
+                continue;
+            };
+            for sub in s
+                .subscriptions
+                .iter()
+                .filter(|x| x.publication == publication)
+            {
                 let Some(pt) = sub.payload_type else { continue };
                 let mut out = packet.clone();
                 out.header.ssrc = sub.ssrc;
@@ -889,7 +954,9 @@ impl Room {
                 out.header.extension = false;
                 out.header.extension_profile = 0;
                 out.header.extensions.clear();
-                let Some(mut sender) = peer.pc.rtp_sender(sub.sender_id) else { continue };
+                let Some(mut sender) = peer.pc.rtp_sender(sub.sender_id) else {
+                    continue;
+                };
                 match sender.write_rtp(now, out) {
                     Ok(()) => {
                         self.stats.rtp_packets_forwarded.fetch_add(1, Relaxed);
@@ -901,14 +968,23 @@ impl Room {
                 }
             }
             let sid = s.id.clone();
-            if !self.dirty.iter().any(|(d, k)| *d == sid && *k == PcKind::Subscriber) {
+            if !self
+                .dirty
+                .iter()
+                .any(|(d, k)| *d == sid && *k == PcKind::Subscriber)
+            {
                 self.dirty.push((sid, PcKind::Subscriber));
             }
         }
     }
 
     /// Turns a track's first packet into a publication and offers it to everyone else.
-    fn publish(&mut self, pi: usize, track_id: &str, packet: &rtc::rtp::Packet) -> Option<Arc<str>> {
+    fn publish(
+        &mut self,
+        pi: usize,
+        track_id: &str,
+        packet: &rtc::rtp::Packet,
+    ) -> Option<Arc<str>> {
         let p = &mut self.participants[pi];
         let pos = p.opened_tracks.iter().position(|(t, _)| t == track_id)?;
         let receiver_id = p.opened_tracks[pos].1;
@@ -924,7 +1000,12 @@ impl Room {
             .rtp_codec
             .clone();
         p.opened_tracks.remove(pos);
-        let id: Arc<str> = format!("{}-{}", kind, &uuid::Uuid::new_v4().simple().to_string()[..12]).into();
+        let id: Arc<str> = format!(
+            "{}-{}",
+            kind,
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        )
+        .into();
         p.publications.push(Publication {
             id: id.clone(),
             track_id: track_id.to_owned(),
@@ -984,7 +1065,10 @@ impl Room {
     /// everyone and drops its subscriptions. The participant itself stays.
     fn drop_media(&mut self, i: usize) {
         let p = &mut self.participants[i];
-        for peer in [p.publisher.take(), p.subscriber.take()].into_iter().flatten() {
+        for peer in [p.publisher.take(), p.subscriber.take()]
+            .into_iter()
+            .flatten()
+        {
             let mut peer = peer;
             peer.close();
             peer.flush(&self.socket, &self.stats);
@@ -1012,10 +1096,13 @@ impl Room {
         if let (Some(out), Some(bye)) = (p.out, bye) {
             let _ = out.send(Outbound::Close(bye));
         }
-        self.broadcast_except(id, ServerMessage::ParticipantLeft {
-            participant_id: p.info.id,
-            reason,
-        });
+        self.broadcast_except(
+            id,
+            ServerMessage::ParticipantLeft {
+                participant_id: p.info.id,
+                reason,
+            },
+        );
         tracing::info!(room = %self.id, ?reason, participants = self.participants.len(), "participant left");
     }
 

@@ -23,7 +23,10 @@ pub enum ClientError {
 pub enum Incoming {
     Message(ServerMessage),
     /// The server closed the connection with this code and reason (code 1005 when it gave none).
-    Closed { code: u16, reason: String },
+    Closed {
+        code: u16,
+        reason: String,
+    },
 }
 
 pub struct SignallingClient {

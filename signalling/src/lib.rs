@@ -23,8 +23,8 @@ pub mod session;
 pub mod token;
 
 pub use message::{
-    ByeReason, CandidateInit, ClientMessage, ErrorCode, LeftReason, MediaKind, ParticipantInfo,
-    ParticipantState, PcKind, Role, ServerMessage, PROTOCOL_VERSION,
+    ByeReason, CandidateInit, ClientMessage, ErrorCode, LeftReason, MediaKind, PROTOCOL_VERSION,
+    ParticipantInfo, ParticipantState, PcKind, Role, ServerMessage,
 };
 pub use session::{Admit, RateLimiter, Session, SessionPhase};
 pub use token::{JoinClaims, TokenError, TokenIssuer, TokenVerifier};

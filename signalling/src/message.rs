@@ -413,8 +413,15 @@ mod tests {
                 candidate: Some(_)
             }
         ));
-        let end = ClientMessage::parse(r#"{"type":"candidate","pc":"subscriber","candidate":null}"#);
-        assert!(matches!(end, Ok(ClientMessage::Candidate { candidate: None, .. })));
+        let end =
+            ClientMessage::parse(r#"{"type":"candidate","pc":"subscriber","candidate":null}"#);
+        assert!(matches!(
+            end,
+            Ok(ClientMessage::Candidate {
+                candidate: None,
+                ..
+            })
+        ));
         assert_eq!(
             ClientMessage::parse(r#"{"type":"leave"}"#),
             Ok(ClientMessage::Leave)
@@ -437,11 +444,26 @@ mod tests {
         assert_eq!(code(r#"{"v":1}"#), ErrorCode::BadMessage);
         assert_eq!(code(r#"{"type":7}"#), ErrorCode::BadMessage);
         assert_eq!(code(r#"{"type":"dance"}"#), ErrorCode::UnknownType);
-        assert_eq!(code(r#"{"type":"join","v":"1","room":"r","token":"t"}"#), ErrorCode::BadMessage);
-        assert_eq!(code(r#"{"type":"offer","pc":"publisher"}"#), ErrorCode::BadMessage);
-        assert_eq!(code(r#"{"type":"offer","pc":"sideways","sdp":""}"#), ErrorCode::BadMessage);
-        assert_eq!(code(r#"{"type":"offer","pc":"subscriber","sdp":"v=0"}"#), ErrorCode::BadMessage);
-        assert_eq!(code(r#"{"type":"answer","pc":"publisher","sdp":"v=0"}"#), ErrorCode::BadMessage);
+        assert_eq!(
+            code(r#"{"type":"join","v":"1","room":"r","token":"t"}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code(r#"{"type":"offer","pc":"publisher"}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code(r#"{"type":"offer","pc":"sideways","sdp":""}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code(r#"{"type":"offer","pc":"subscriber","sdp":"v=0"}"#),
+            ErrorCode::BadMessage
+        );
+        assert_eq!(
+            code(r#"{"type":"answer","pc":"publisher","sdp":"v=0"}"#),
+            ErrorCode::BadMessage
+        );
         assert_eq!(code(r#"{"type":"ping","id":1.5}"#), ErrorCode::BadMessage);
     }
 

@@ -193,8 +193,14 @@ mod tests {
         let claims = v.verify(&token, "visit-42", NOW + 10).unwrap();
         assert_eq!(claims.sub, "anna");
         assert_eq!(claims.role, Role::Clinician);
-        assert_eq!(v.verify(&token, "visit-42", NOW + 600), Err(TokenError::Expired));
-        assert_eq!(v.verify(&token, "visit-43", NOW), Err(TokenError::WrongRoom));
+        assert_eq!(
+            v.verify(&token, "visit-42", NOW + 600),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            v.verify(&token, "visit-43", NOW),
+            Err(TokenError::WrongRoom)
+        );
         assert_eq!(
             v.verify(&token, "visit-42", NOW - 31),
             Err(TokenError::NotYetValid)
@@ -207,15 +213,24 @@ mod tests {
         let other = TokenIssuer::new(b"another secret, also 32 bytes!!!")
             .mint(&grant(), NOW, 600)
             .unwrap();
-        assert!(matches!(v.verify(&other, "visit-42", NOW), Err(TokenError::Invalid(_))));
-        assert!(matches!(v.verify("garbage", "visit-42", NOW), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            v.verify(&other, "visit-42", NOW),
+            Err(TokenError::Invalid(_))
+        ));
+        assert!(matches!(
+            v.verify("garbage", "visit-42", NOW),
+            Err(TokenError::Invalid(_))
+        ));
 
         // alg=none with the same claims: must not pass.
         let token = TokenIssuer::new(SECRET).mint(&grant(), NOW, 600).unwrap();
         let payload = token.split('.').nth(1).unwrap();
         let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
         let forged = format!("{none_header}.{payload}.");
-        assert!(matches!(v.verify(&forged, "visit-42", NOW), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            v.verify(&forged, "visit-42", NOW),
+            Err(TokenError::Invalid(_))
+        ));
 
         // HS384 with the right secret: the algorithm is pinned, so still rejected.
         let claims = v.verify(&token, "visit-42", NOW).unwrap();
@@ -225,7 +240,10 @@ mod tests {
             &EncodingKey::from_secret(SECRET),
         )
         .unwrap();
-        assert!(matches!(v.verify(&hs384, "visit-42", NOW), Err(TokenError::Invalid(_))));
+        assert!(matches!(
+            v.verify(&hs384, "visit-42", NOW),
+            Err(TokenError::Invalid(_))
+        ));
 
         // A tampered payload breaks the signature.
         let mut parts: Vec<&str> = token.split('.').collect();
@@ -251,11 +269,26 @@ mod tests {
     fn grants_with_bad_fields_are_refused() {
         let issuer = TokenIssuer::new(SECRET);
         for bad in [
-            Grant { room: "".into(), ..grant() },
-            Grant { room: "a/b".into(), ..grant() },
-            Grant { room: "x".repeat(65), ..grant() },
-            Grant { name: "".into(), ..grant() },
-            Grant { identity: "a\nb".into(), ..grant() },
+            Grant {
+                room: "".into(),
+                ..grant()
+            },
+            Grant {
+                room: "a/b".into(),
+                ..grant()
+            },
+            Grant {
+                room: "x".repeat(65),
+                ..grant()
+            },
+            Grant {
+                name: "".into(),
+                ..grant()
+            },
+            Grant {
+                identity: "a\nb".into(),
+                ..grant()
+            },
         ] {
             assert!(issuer.mint(&bad, NOW, 60).is_err(), "{bad:?}");
         }

@@ -35,7 +35,10 @@ pub enum DbError {
 
 /// The default database URL for a data directory.
 pub fn default_url(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("vardrum.db").display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("vardrum.db").display()
+    )
 }
 
 impl Db {
@@ -53,10 +56,15 @@ impl Db {
             std::fs::create_dir_all(data_dir)
                 .map_err(|e| DbError::DataDir(data_dir.display().to_string(), e))?;
         }
-        let pool = AnyPoolOptions::new().max_connections(8).connect(url).await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .connect(url)
+            .await?;
         if backend == Backend::Sqlite {
             // WAL lets readers go on while the single writer writes; it persists in the file.
-            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode=WAL")
+                .execute(&pool)
+                .await?;
         }
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool, backend })
@@ -70,7 +78,12 @@ impl Db {
         self.backend
     }
 
-    pub async fn call_opened(&self, call_id: &str, room: &str, at_unix: u64) -> Result<(), DbError> {
+    pub async fn call_opened(
+        &self,
+        call_id: &str,
+        room: &str,
+        at_unix: u64,
+    ) -> Result<(), DbError> {
         sqlx::query("INSERT INTO call_sessions (id, room, started_at) VALUES ($1, $2, $3)")
             .bind(call_id)
             .bind(room)

@@ -130,6 +130,10 @@ describe('call page with a fake server', { concurrency: false }, () => {
     assert.equal(await tile.locator('.tile-overlay-text').textContent(), 'Reconnecting…');
     if (process.env.E2E_SCREENSHOTS) await page.screenshot({ path: `${process.env.E2E_SCREENSHOTS}/page-reconnecting.png` });
 
+    assert.notEqual(await tile.locator('.spinner').evaluate((el) => getComputedStyle(el).animationName), 'none');
+    await page.emulateMedia({ reducedMotion: 'reduce' });
+    assert.equal(await tile.locator('.spinner').evaluate((el) => getComputedStyle(el).animationName), 'none', 'no spinning with prefers-reduced-motion');
+
     await page.evaluate(() => window.__fake.push({ type: 'participant_left', participant_id: 'p-echo', reason: 'left' }));
     await tile.waitFor({ state: 'detached' });
     assert.equal(await page.evaluate(() => window.vardrum.leftEvents), 1);
@@ -212,6 +216,18 @@ describe('call page with a fake server', { concurrency: false }, () => {
     await waitForState(page, 'no_token');
     assert.equal(await statusText(page), 'The link is missing its access code. Open the link from your care provider again.');
     assert.equal(await page.evaluate(() => window.__fake.connectAttempts), 0);
+    await page.close();
+  }));
+
+  test('opening a new link in the same tab joins with the new token', () => withLogs(logs, async () => {
+    const page = await openCall({ mode: 'error:token_expired' });
+    await waitForState(page, 'token_expired');
+    await Promise.all([
+      page.waitForEvent('load'),
+      page.evaluate(() => { location.hash = '#token=fresh-token'; }),
+    ]);
+    await page.waitForFunction(() => window.__fake?.received.some((m) => m.type === 'join'));
+    assert.equal((await sent(page, 'join'))[0].token, 'fresh-token');
     await page.close();
   }));
 

@@ -1,0 +1,265 @@
+//! A video visit end to end: real WebRTC participants join through real signalling and
+//! exchange media through the SFU.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{MediaParticipant, PATIENCE, TestServer, join, wait_until};
+use vardrum_signalling::client::Incoming;
+use vardrum_signalling::{ByeReason, ErrorCode, LeftReason, ParticipantState, Role, ServerMessage};
+
+/// Polls `cond` until it holds, failing after [`PATIENCE`]. For state that has no change
+/// notification (a room's removal from the directory, a row written by a background task).
+async fn eventually<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_participants_see_and_hear_each_other_and_leaving_frees_the_room() {
+    let server = TestServer::start().await;
+    let mut anna = MediaParticipant::join(&server, "visit-1", "anna", Role::Clinician).await;
+    let mut pat = MediaParticipant::join(&server, "visit-1", "pat", Role::Patient).await;
+
+    let at_anna = anna.wait_media_from("pat", 100).await;
+    let at_pat = pat.wait_media_from("anna", 100).await;
+    assert_eq!(at_anna.corrupt, 0, "payloads must arrive intact");
+    assert_eq!(at_pat.corrupt, 0, "payloads must arrive intact");
+    // Nobody receives their own media back.
+    assert_eq!(at_anna.from("anna", "video"), 0);
+
+    let stats = server.server().state.sfu.stats().snapshot();
+    assert_eq!(stats.rooms, 1);
+    assert_eq!(stats.participants, 2);
+    assert_eq!(stats.publications, 4);
+    assert_eq!(stats.subscriptions, 4);
+    assert!(stats.rtp_packets_forwarded >= 400, "{stats:?}");
+    assert!(
+        stats.keyframe_requests >= 1,
+        "a new subscriber asks for a keyframe"
+    );
+
+    let pat_saw = pat.leave().await;
+    assert_eq!(pat_saw.closed.as_ref().map(|c| c.0), Some(1000));
+    let mut rx = anna.received.clone();
+    wait_until(&mut rx, "anna to hear that pat left", |r| r.left("pat")).await;
+    let left_reason = rx.borrow().roster.iter().find_map(|m| match m {
+        ServerMessage::ParticipantLeft { reason, .. } => Some(*reason),
+        _ => None,
+    });
+    assert_eq!(left_reason, Some(LeftReason::Left));
+
+    anna.leave().await;
+    let sfu = server.server().state.sfu.clone();
+    eventually("the room to close", || {
+        let sfu = sfu.clone();
+        async move { sfu.room_count() == 0 }
+    })
+    .await;
+    let stats = sfu.stats().snapshot();
+    assert_eq!(
+        (
+            stats.rooms,
+            stats.participants,
+            stats.publications,
+            stats.subscriptions
+        ),
+        (0, 0, 0, 0)
+    );
+
+    // The visit was recorded, with its end and size, and nothing else.
+    let db = server.server().state.db.clone();
+    eventually("the call to be recorded as ended", || {
+        let db = db.clone();
+        async move {
+            let row: Option<(String, Option<i64>, i64)> =
+                sqlx::query_as("SELECT room, ended_at, peak_participants FROM call_sessions")
+                    .fetch_optional(db.pool())
+                    .await
+                    .unwrap();
+            matches!(row, Some((room, Some(_), 2)) if room == "visit-1")
+        }
+    })
+    .await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_participants_each_receive_the_other_two() {
+    let server = TestServer::start_with(|c| c.rooms.max_participants = 3).await;
+    let mut a = MediaParticipant::join(&server, "group-1", "a", Role::Clinician).await;
+    let mut b = MediaParticipant::join(&server, "group-1", "b", Role::Patient).await;
+    let mut c = MediaParticipant::join(&server, "group-1", "c", Role::Guest).await;
+    for (me, others) in [
+        (&mut a, ["b", "c"]),
+        (&mut b, ["a", "c"]),
+        (&mut c, ["a", "b"]),
+    ] {
+        for other in others {
+            let r = me.wait_media_from(other, 50).await;
+            assert_eq!(r.corrupt, 0);
+        }
+    }
+    assert_eq!(
+        server.server().state.sfu.stats().snapshot().subscriptions,
+        12
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_room_refuses_the_next_person_and_the_call_goes_on() {
+    let server = TestServer::start().await;
+    let mut anna = MediaParticipant::join(&server, "visit-2", "anna", Role::Clinician).await;
+    let _pat = MediaParticipant::join(&server, "visit-2", "pat", Role::Patient).await;
+    let before = anna.wait_media_from("pat", 20).await.from("pat", "video");
+
+    let mut third = vardrum_signalling::client::SignallingClient::connect(&server.ws_url())
+        .await
+        .unwrap();
+    third
+        .send(&vardrum_signalling::ClientMessage::Join {
+            v: 1,
+            room: "visit-2".into(),
+            token: server.token("visit-2", "eve", Role::Guest),
+        })
+        .await
+        .unwrap();
+    match third.recv().await.unwrap() {
+        ServerMessage::Error { code, fatal, .. } => {
+            assert_eq!(code, ErrorCode::RoomFull);
+            assert!(fatal);
+        }
+        other => panic!("expected room_full, got {other:?}"),
+    }
+    assert!(matches!(
+        third.next().await.unwrap(),
+        Incoming::Closed { code: 4004, .. }
+    ));
+
+    // The two in the visit carry on.
+    anna.wait_media_from("pat", before + 50).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_participant_shows_as_reconnecting_and_comes_back_to_the_same_call() {
+    let server = TestServer::start().await;
+    let mut anna = MediaParticipant::join(&server, "visit-3", "anna", Role::Clinician).await;
+    let pat = MediaParticipant::join(&server, "visit-3", "pat", Role::Patient).await;
+    anna.wait_media_from("pat", 20).await;
+
+    pat.vanish().await;
+    let mut rx = anna.received.clone();
+    wait_until(&mut rx, "pat to show as reconnecting", |r| {
+        r.last_update_of("pat")
+            .is_some_and(|p| p.state == ParticipantState::Reconnecting)
+    })
+    .await;
+    assert!(
+        !rx.borrow().left("pat"),
+        "a dropped connection is not leaving"
+    );
+    let before = rx.borrow().from("pat", "video");
+
+    // Pat's page reloads: same identity, new connection.
+    let (client, joined) = join(&server, "visit-3", "pat", Role::Patient).await;
+    match joined {
+        ServerMessage::Joined {
+            resumed,
+            participants,
+            ..
+        } => {
+            assert!(resumed);
+            assert_eq!(participants.len(), 1);
+            assert_eq!(participants[0].id, "anna");
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut pat = common::MediaParticipant::from_client(client, "pat").await;
+    wait_until(&mut rx, "pat to be active again", |r| {
+        r.last_update_of("pat")
+            .is_some_and(|p| p.state == ParticipantState::Active)
+    })
+    .await;
+    anna.wait_media_from("pat", before + 50).await;
+    pat.wait_media_from("anna", 50).await;
+    assert!(!anna.received.borrow().left("pat"));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_who_does_not_come_back_in_time_has_left() {
+    let server = TestServer::start_with(|c| c.rooms.reconnect_grace_secs = 0).await;
+    let anna = MediaParticipant::join(&server, "visit-4", "anna", Role::Clinician).await;
+    let pat = MediaParticipant::join(&server, "visit-4", "pat", Role::Patient).await;
+    pat.vanish().await;
+    let mut rx = anna.received.clone();
+    let r = wait_until(&mut rx, "pat to time out", |r| r.left("pat")).await;
+    assert!(r.roster.iter().any(|m| matches!(
+        m,
+        ServerMessage::ParticipantLeft { participant_id, reason: LeftReason::Timeout } if participant_id == "pat"
+    )));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_again_elsewhere_replaces_the_older_session() {
+    let server = TestServer::start().await;
+    let (mut first, _) = join(&server, "visit-5", "anna", Role::Clinician).await;
+    let (_second, joined) = join(&server, "visit-5", "anna", Role::Clinician).await;
+    assert!(matches!(
+        joined,
+        ServerMessage::Joined { resumed: true, .. }
+    ));
+    assert_eq!(
+        first.recv().await.unwrap(),
+        ServerMessage::Bye {
+            reason: ByeReason::Replaced
+        }
+    );
+    assert!(matches!(
+        first.next().await.unwrap(),
+        Incoming::Closed { code: 4003, .. }
+    ));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutting_down_tells_every_client() {
+    let server = TestServer::start().await;
+    let (mut joined_client, _) = join(&server, "visit-6", "anna", Role::Clinician).await;
+    let mut waiting = vardrum_signalling::client::SignallingClient::connect(&server.ws_url())
+        .await
+        .unwrap();
+    // Make sure the second session is being served before the shutdown starts.
+    waiting
+        .send(&vardrum_signalling::ClientMessage::Ping { id: 1 })
+        .await
+        .unwrap();
+    assert_eq!(waiting.recv().await.unwrap(), ServerMessage::Pong { id: 1 });
+    server.stop().await;
+    for client in [&mut joined_client, &mut waiting] {
+        assert_eq!(
+            client.recv().await.unwrap(),
+            ServerMessage::Bye {
+                reason: ByeReason::ServerShutdown
+            }
+        );
+        assert!(matches!(
+            client.next().await.unwrap(),
+            Incoming::Closed { code: 1001, .. }
+        ));
+    }
+}

@@ -1,0 +1,519 @@
+//! Test harness: a server on ephemeral ports in a temp directory, and participants that join it
+//! with real WebRTC (the async `webrtc` crate, a code path of its own) through real signalling.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rtc::interceptor::Registry;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
+};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::RTCIceCandidateInit;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use tokio::sync::{mpsc, watch};
+use vardrum::config::Config;
+use vardrum::server::Server;
+use vardrum_signalling::client::{Incoming, SignallingClient};
+use vardrum_signalling::token::{Grant, TokenIssuer};
+use vardrum_signalling::{
+    CandidateInit, ClientMessage, PROTOCOL_VERSION, ParticipantInfo, PcKind, Role, ServerMessage,
+};
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCPeerConnectionIceEvent,
+};
+
+/// Generous upper bound for things that happen in well under a second on an idle machine.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub struct TestServer {
+    pub server: Option<Server>,
+    pub dir: tempfile::TempDir,
+    pub secret: Vec<u8>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        config.http.listen = "127.0.0.1:0".parse().unwrap();
+        config.media.udp_listen = "127.0.0.1:0".parse().unwrap();
+        tweak(&mut config);
+        let server = Server::start(config).await.expect("server starts");
+        let secret = std::fs::read(dir.path().join("token-secret")).expect("dev secret");
+        Self {
+            server: Some(server),
+            dir,
+            secret,
+        }
+    }
+
+    pub fn server(&self) -> &Server {
+        self.server.as_ref().expect("running")
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.server().http_addr)
+    }
+
+    pub fn token(&self, room: &str, identity: &str, role: Role) -> String {
+        self.token_at(room, identity, role, now_unix(), 3600)
+    }
+
+    pub fn token_at(&self, room: &str, identity: &str, role: Role, now: u64, ttl: u64) -> String {
+        TokenIssuer::new(&self.secret)
+            .mint(
+                &Grant {
+                    identity: identity.into(),
+                    name: format!("Name of {identity}"),
+                    room: room.into(),
+                    role,
+                },
+                now,
+                ttl,
+            )
+            .expect("mint")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().await;
+        }
+    }
+}
+
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Waits until `cond` holds for the value in `rx`, failing the test after [`PATIENCE`].
+pub async fn wait_until<T: Clone>(
+    rx: &mut watch::Receiver<T>,
+    what: &str,
+    cond: impl Fn(&T) -> bool,
+) -> T {
+    match tokio::time::timeout(PATIENCE, rx.wait_for(|v| cond(v))).await {
+        Ok(Ok(v)) => v.clone(),
+        Ok(Err(_)) => panic!("gave up waiting for {what}: the source is gone"),
+        Err(_) => panic!("gave up waiting for {what} after {PATIENCE:?}"),
+    }
+}
+
+/// Connects, sends `join`, and returns the client with the `joined` message.
+pub async fn join(
+    server: &TestServer,
+    room: &str,
+    identity: &str,
+    role: Role,
+) -> (SignallingClient, ServerMessage) {
+    let mut client = SignallingClient::connect(&server.ws_url())
+        .await
+        .expect("connect");
+    client
+        .send(&ClientMessage::Join {
+            v: PROTOCOL_VERSION,
+            room: room.into(),
+            token: server.token(room, identity, role),
+        })
+        .await
+        .expect("send join");
+    let joined = client.recv().await.expect("joined");
+    assert!(matches!(joined, ServerMessage::Joined { .. }), "{joined:?}");
+    (client, joined)
+}
+
+/// What a participant has received, per remote publisher and kind.
+#[derive(Debug, Clone, Default)]
+pub struct Received {
+    /// (publisher id, "audio"/"video") → packets whose payload was intact.
+    pub packets: HashMap<(String, String), u64>,
+    /// Packets whose payload did not match what the publisher wrote.
+    pub corrupt: u64,
+    pub roster: Vec<ServerMessage>,
+    pub publisher_state: Option<RTCPeerConnectionState>,
+    pub subscriber_state: Option<RTCPeerConnectionState>,
+    pub errors: Vec<ServerMessage>,
+    pub closed: Option<(u16, String)>,
+}
+
+impl Received {
+    pub fn from(&self, publisher: &str, kind: &str) -> u64 {
+        self.packets
+            .get(&(publisher.to_owned(), kind.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn left(&self, id: &str) -> bool {
+        self.roster.iter().any(|m| {
+            matches!(m, ServerMessage::ParticipantLeft { participant_id, .. } if participant_id == id)
+        })
+    }
+
+    pub fn last_update_of(&self, id: &str) -> Option<ParticipantInfo> {
+        self.roster.iter().rev().find_map(|m| match m {
+            ServerMessage::ParticipantUpdated { participant } if participant.id == id => {
+                Some(participant.clone())
+            }
+            _ => None,
+        })
+    }
+}
+
+/// The payload every synthetic packet carries: who sent it, what kind, and its number, followed
+/// by filler derived from the number, so a receiver can tell intact payloads from damaged ones.
+pub fn payload(sender: &str, kind: &str, seq: u32, len: usize) -> Bytes {
+    let mut p = format!("{sender}|{kind}|{seq}|").into_bytes();
+    while p.len() < len {
+        p.push((seq as usize + p.len()) as u8);
+    }
+    Bytes::from(p)
+}
+
+fn check_payload(data: &[u8], sender: &str, kind: &str) -> bool {
+    let text = String::from_utf8_lossy(data);
+    let mut parts = text.splitn(4, '|');
+    let (Some(s), Some(k), Some(seq)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(seq) = seq.parse::<u32>() else {
+        return false;
+    };
+    s == sender && k == kind && payload(sender, kind, seq, data.len()).as_ref() == data
+}
+
+enum PcEvent {
+    Candidate(PcKind, RTCIceCandidateInit),
+}
+
+struct Handler {
+    pc: PcKind,
+    events: mpsc::UnboundedSender<PcEvent>,
+    received: watch::Sender<Received>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        if let Ok(init) = event.candidate.to_json() {
+            let _ = self.events.send(PcEvent::Candidate(self.pc, init));
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let pc = self.pc;
+        self.received.send_modify(|r| match pc {
+            PcKind::Publisher => r.publisher_state = Some(state),
+            PcKind::Subscriber => r.subscriber_state = Some(state),
+        });
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let received = self.received.clone();
+        tokio::spawn(async move {
+            // The stream id is the publisher's participant id (docs/signalling.md).
+            let publisher = track.stream_id().await.to_string();
+            let kind = match track.kind().await {
+                RtpCodecKind::Audio => "audio",
+                _ => "video",
+            };
+            while let Some(event) = track.poll().await {
+                if let TrackRemoteEvent::OnRtpPacket(packet) = event {
+                    let ok = check_payload(&packet.payload, &publisher, kind);
+                    received.send_modify(|r| {
+                        if ok {
+                            *r.packets
+                                .entry((publisher.clone(), kind.into()))
+                                .or_default() += 1;
+                        } else {
+                            r.corrupt += 1;
+                        }
+                    });
+                }
+            }
+        });
+    }
+}
+
+fn client_pc_parts() -> (
+    MediaEngine,
+    Registry,
+    rtc::peer_connection::configuration::setting_engine::SettingEngine,
+) {
+    let mut engine = MediaEngine::default();
+    engine.register_default_codecs().expect("codecs");
+    let registry =
+        register_default_interceptors(Registry::new(), &mut engine).expect("interceptors");
+    let settings = SettingEngineBuilder::new()
+        .with_include_loopback_candidate(true)
+        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+        .build();
+    (engine, registry, settings)
+}
+
+async fn build_pc(
+    pc: PcKind,
+    events: mpsc::UnboundedSender<PcEvent>,
+    received: watch::Sender<Received>,
+) -> Arc<dyn PeerConnection> {
+    let (engine, registry, settings) = client_pc_parts();
+    let handler = Arc::new(Handler {
+        pc,
+        events,
+        received,
+    });
+    Arc::new(
+        PeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_media_engine(engine)
+            .with_setting_engine(settings)
+            .with_interceptor_registry(registry)
+            .with_handler(handler)
+            .with_udp_addrs(vec!["127.0.0.1:0"])
+            .build()
+            .await
+            .expect("peer connection"),
+    )
+}
+
+/// A participant with a real publisher and subscriber peer connection.
+pub struct MediaParticipant {
+    pub id: String,
+    pub received: watch::Receiver<Received>,
+    commands: mpsc::UnboundedSender<Command>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+enum Command {
+    Send(ClientMessage),
+    Drop,
+}
+
+impl MediaParticipant {
+    /// Joins and starts publishing synthetic Opus (50 packets/s) and VP8 (100 packets/s).
+    pub async fn join(server: &TestServer, room: &str, id: &str, role: Role) -> Self {
+        let (client, _joined) = join(server, room, id, role).await;
+        Self::from_client(client, id).await
+    }
+
+    /// Starts media on an already joined session.
+    pub async fn from_client(mut client: SignallingClient, id: &str) -> Self {
+        let (received_tx, received) = watch::channel(Received::default());
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let (commands, mut command_rx) = mpsc::unbounded_channel();
+
+        let publisher = build_pc(PcKind::Publisher, events_tx.clone(), received_tx.clone()).await;
+        let mut writers = Vec::new();
+        for (kind, mime, clock, channels, pt) in [
+            (RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 111u8),
+            (RtpCodecKind::Video, MIME_TYPE_VP8, 90000, 0, 96u8),
+        ] {
+            let ssrc = rand::random::<u32>();
+            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                id.to_owned(),
+                format!("{id}-{kind}"),
+                format!("{id}-{kind}"),
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: RTCRtpCodec {
+                        mime_type: mime.to_owned(),
+                        clock_rate: clock,
+                        channels,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                }],
+            )));
+            publisher
+                .add_track(track.clone() as Arc<dyn TrackLocal>)
+                .await
+                .expect("add track");
+            writers.push((track, kind, ssrc, pt));
+        }
+        let offer = publisher.create_offer(None).await.expect("offer");
+        publisher
+            .set_local_description(offer.clone())
+            .await
+            .expect("set local");
+        client
+            .send(&ClientMessage::Offer {
+                pc: PcKind::Publisher,
+                sdp: offer.sdp,
+            })
+            .await
+            .expect("send offer");
+
+        for (track, kind, ssrc, pt) in writers {
+            let sender_id = id.to_owned();
+            tokio::spawn(async move {
+                let (kind_name, interval, size) = match kind {
+                    RtpCodecKind::Audio => ("audio", Duration::from_millis(20), 120),
+                    _ => ("video", Duration::from_millis(10), 900),
+                };
+                let mut tick = tokio::time::interval(interval);
+                let mut seq: u32 = 0;
+                loop {
+                    tick.tick().await;
+                    let packet = rtc::rtp::Packet {
+                        header: rtc::rtp::header::Header {
+                            version: 2,
+                            payload_type: pt,
+                            sequence_number: seq as u16,
+                            timestamp: seq.wrapping_mul(960),
+                            ssrc,
+                            marker: kind_name == "video",
+                            ..Default::default()
+                        },
+                        payload: payload(&sender_id, kind_name, seq, size),
+                    };
+                    // Before negotiation completes the track is unbound and writes fail; later
+                    // failures mean the connection is gone.
+                    if track.write_rtp(packet).await.is_err() && seq > 3000 {
+                        break;
+                    }
+                    seq += 1;
+                }
+            });
+        }
+
+        let received_for_task = received_tx.clone();
+        let task = tokio::spawn(async move {
+            let mut subscriber: Option<Arc<dyn PeerConnection>> = None;
+            loop {
+                tokio::select! {
+                    incoming = client.next() => {
+                        let message = match incoming {
+                            Ok(Incoming::Message(m)) => m,
+                            Ok(Incoming::Closed { code, reason }) => {
+                                received_for_task.send_modify(|r| r.closed = Some((code, reason)));
+                                break;
+                            }
+                            Err(e) => {
+                                received_for_task.send_modify(|r| r.closed = Some((1006, e.to_string())));
+                                break;
+                            }
+                        };
+                        match message {
+                            ServerMessage::Answer { sdp, .. } => {
+                                let answer = RTCSessionDescription::answer(sdp).expect("answer sdp");
+                                publisher.set_remote_description(answer).await.expect("apply answer");
+                            }
+                            ServerMessage::Offer { sdp, .. } => {
+                                let pc = match &subscriber {
+                                    Some(pc) => pc.clone(),
+                                    None => {
+                                        let pc = build_pc(PcKind::Subscriber, events_tx.clone(), received_for_task.clone()).await;
+                                        subscriber = Some(pc.clone());
+                                        pc
+                                    }
+                                };
+                                let offer = RTCSessionDescription::offer(sdp).expect("offer sdp");
+                                pc.set_remote_description(offer).await.expect("apply offer");
+                                let answer = pc.create_answer(None).await.expect("answer");
+                                pc.set_local_description(answer.clone()).await.expect("set local answer");
+                                let _ = client.send(&ClientMessage::Answer { pc: PcKind::Subscriber, sdp: answer.sdp }).await;
+                            }
+                            m @ (ServerMessage::ParticipantJoined { .. }
+                                | ServerMessage::ParticipantLeft { .. }
+                                | ServerMessage::ParticipantUpdated { .. }) => {
+                                received_for_task.send_modify(|r| r.roster.push(m));
+                            }
+                            m @ ServerMessage::Error { .. } => {
+                                received_for_task.send_modify(|r| r.errors.push(m));
+                            }
+                            _ => {}
+                        }
+                    }
+                    Some(PcEvent::Candidate(pc, init)) = events.recv() => {
+                        let _ = client.send(&ClientMessage::Candidate {
+                            pc,
+                            candidate: Some(CandidateInit {
+                                candidate: init.candidate,
+                                sdp_mid: init.sdp_mid,
+                                sdp_mline_index: init.sdp_mline_index,
+                                username_fragment: init.username_fragment,
+                            }),
+                        }).await;
+                    }
+                    command = command_rx.recv() => match command {
+                        Some(Command::Send(m)) => { let _ = client.send(&m).await; }
+                        Some(Command::Drop) | None => {
+                            client.drop_connection().await;
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = publisher.close().await;
+            if let Some(pc) = subscriber {
+                let _ = pc.close().await;
+            }
+        });
+
+        Self {
+            id: id.to_owned(),
+            received,
+            commands,
+            task,
+        }
+    }
+
+    pub fn send(&self, message: ClientMessage) {
+        let _ = self.commands.send(Command::Send(message));
+    }
+
+    /// Leaves properly and waits for the server to close the session.
+    pub async fn leave(mut self) -> Received {
+        self.send(ClientMessage::Leave);
+        wait_until(&mut self.received, "the server to close after leave", |r| {
+            r.closed.is_some()
+        })
+        .await;
+        let _ = self.task.await;
+        self.received.borrow().clone()
+    }
+
+    /// Drops the WebSocket and both peer connections without `leave`, like a crashed tab.
+    pub async fn vanish(self) {
+        let _ = self.commands.send(Command::Drop);
+        let _ = self.task.await;
+    }
+
+    pub async fn wait_media_from(&mut self, publisher: &str, packets: u64) -> Received {
+        let what = format!(
+            "{} to receive {packets} audio and video packets from {publisher}",
+            self.id
+        );
+        wait_until(&mut self.received, &what, |r| {
+            r.from(publisher, "audio") >= packets && r.from(publisher, "video") >= packets
+        })
+        .await
+    }
+}

@@ -1,0 +1,179 @@
+// End-to-end test of a video visit: a real vardrum server and two headless chromium profiles (clinician and patient) that must see and hear each other.
+
+import assert from 'node:assert/strict';
+import { access, constants, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  inboundSnapshot, launchPerson, repoRoot, run, seriousAxeViolations, spawnWithLines, stopProcess, tempDir,
+  waitForRemoteMedia, withLogs,
+} from './helpers.mjs';
+
+const BIN = path.resolve(repoRoot, process.env.VARDRUM_BIN ?? 'target/debug/vardrum');
+const ROOM = 'e2e-visit';
+const READY = /^vardrum ready at (http:\/\/\S+)$/;
+const MEDIA_TIMEOUT = 30000;
+
+let dataDir;
+let server;
+const serverStdout = [];
+let baseUrl;
+let anna; // the clinician
+let pat; // the patient
+let annaLink;
+let patLink;
+
+function dumps() {
+  return {
+    'vardrum stdout': serverStdout.join('\n'),
+    'vardrum stderr': server?.stderr() ?? '',
+    'anna (browser console)': anna?.logs.join('\n') ?? '',
+    'pat (browser console)': pat?.logs.join('\n') ?? '',
+  };
+}
+
+/** Resolves to the URL of the `vardrum ready at URL` line the server prints on stdout. */
+function waitForReady(proc, timeout = 30000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`vardrum serve printed no "vardrum ready at URL" line within ${timeout} ms`)), timeout);
+    proc.child.once('error', (error) => { clearTimeout(timer); reject(error); });
+    proc.child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`vardrum serve exited (${code ?? signal}) before it was ready`));
+    });
+    proc.lines.on('line', (line) => {
+      serverStdout.push(line);
+      const match = line.match(READY);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+  });
+}
+
+/** Mints a join link with `vardrum token`, pointed at the running server's address. */
+async function mintLink(name, role) {
+  const stdout = await run(BIN, ['token', '--data-dir', dataDir, '--room', ROOM, '--name', name, '--role', role], { cwd: repoRoot });
+  const last = stdout.split('\n').map((line) => line.trim()).filter(Boolean).at(-1);
+  assert.ok(last, `vardrum token printed nothing for ${name}`);
+  const printed = new URL(last);
+  assert.equal(printed.pathname, `/call/${ROOM}`, `the join link names the room: ${last}`);
+  assert.match(printed.hash, /^#token=[\w-]+\.[\w-]+\.[\w-]+$/, `the join link carries a JWT in the fragment: ${last}`);
+  // The token command cannot know the port the server picked, so only its path and fragment count.
+  return new URL(printed.pathname + printed.search + printed.hash, baseUrl).href;
+}
+
+const participantNamed = (page, name) =>
+  page.evaluate((name) => window.vardrum.participants.find((p) => p.name === name) ?? null, name);
+
+before(async () => {
+  try {
+    await access(BIN, constants.X_OK);
+  } catch {
+    throw new Error(`no vardrum binary at ${BIN}: run \`cargo build\` first or set VARDRUM_BIN`);
+  }
+  dataDir = await tempDir('data');
+  server = spawnWithLines(BIN, [
+    'serve', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--media-udp', '127.0.0.1:0',
+  ], { cwd: repoRoot, env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } });
+  await withLogs(dumps, async () => {
+    baseUrl = await waitForReady(server);
+    annaLink = await mintLink('Anna Berg', 'clinician');
+    patLink = await mintLink('Pat Ient', 'patient');
+    anna = await launchPerson('anna');
+    pat = await launchPerson('pat');
+  });
+});
+
+after(async () => {
+  if (process.env.E2E_VERBOSE) {
+    for (const [name, text] of Object.entries(dumps())) console.error(`\n----- ${name} -----\n${text}`);
+  }
+  await anna?.close();
+  await pat?.close();
+  await stopProcess(server?.child);
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('a video visit between a clinician and a patient', { concurrency: false, timeout: 120000 }, () => {
+  test('both see and hear each other through the server', () => withLogs(dumps, async () => {
+    await anna.page.goto(annaLink);
+    await pat.page.goto(patLink);
+    const [annaGets, patGets] = await Promise.all([
+      waitForRemoteMedia(anna.page, { timeout: MEDIA_TIMEOUT }),
+      waitForRemoteMedia(pat.page, { timeout: MEDIA_TIMEOUT }),
+    ]);
+    assert.ok(annaGets.framesDecoded > 0, 'Anna decodes video from Pat');
+    assert.ok(annaGets.audioBytesReceived > 0, 'Anna receives audio from Pat');
+    assert.ok(patGets.framesDecoded > 0, 'Pat decodes video from Anna');
+    assert.ok(patGets.audioBytesReceived > 0, 'Pat receives audio from Anna');
+
+    const seenByAnna = await participantNamed(anna.page, 'Pat Ient');
+    const seenByPat = await participantNamed(pat.page, 'Anna Berg');
+    assert.equal(seenByAnna?.role, 'patient');
+    assert.equal(seenByAnna?.state, 'active');
+    assert.equal(seenByPat?.role, 'clinician');
+    for (const page of [anna.page, pat.page]) {
+      await page.waitForFunction(() => window.vardrum.state === 'connected', null, { timeout: 10000 });
+    }
+    if (process.env.E2E_SCREENSHOTS) {
+      await anna.page.screenshot({ path: path.join(process.env.E2E_SCREENSHOTS, 'call-anna.png') });
+      await pat.page.screenshot({ path: path.join(process.env.E2E_SCREENSHOTS, 'call-pat.png') });
+    }
+  }));
+
+  test('muting the microphone shows on the other side', () => withLogs(dumps, async () => {
+    await anna.page.locator('#mic').click();
+    assert.equal(await anna.page.locator('#mic').getAttribute('aria-pressed'), 'true');
+    await pat.page.waitForFunction(
+      () => window.vardrum.participants.find((p) => p.name === 'Anna Berg')?.audio_muted === true,
+      null, { timeout: 10000 });
+    const annaId = (await participantNamed(pat.page, 'Anna Berg')).id;
+    assert.ok(await pat.page.locator(`[data-participant="${annaId}"] .badge-mic`).isVisible(), 'the tile shows "microphone off"');
+
+    await anna.page.locator('#mic').click();
+    await pat.page.waitForFunction(
+      () => window.vardrum.participants.find((p) => p.name === 'Anna Berg')?.audio_muted === false,
+      null, { timeout: 10000 });
+  }));
+
+  test('the call page and the landing page have no serious accessibility violations', () => withLogs(dumps, async () => {
+    assert.deepEqual(await seriousAxeViolations(anna.page), [], 'call page (connected)');
+    const landing = await pat.context.newPage();
+    try {
+      await landing.goto(baseUrl);
+      assert.deepEqual(await seriousAxeViolations(landing), [], 'index.html');
+    } finally {
+      await landing.close();
+    }
+  }));
+
+  test('reloading the page resumes the visit instead of leaving it', () => withLogs(dumps, async () => {
+    const patId = (await participantNamed(anna.page, 'Pat Ient')).id;
+    const logFrom = (await anna.page.evaluate(() => window.vardrum.stateLog)).length;
+    assert.equal(await anna.page.evaluate(() => window.vardrum.leftEvents), 0);
+
+    await pat.page.reload();
+    // Anything Anna decodes beyond this point comes from Pat's new page.
+    const annaBefore = await inboundSnapshot(anna.page);
+
+    // Anna hears of Pat's return (participant_updated, maybe via "reconnecting") ...
+    await anna.page.waitForFunction(
+      ({ id, from }) => window.vardrum.participants.find((p) => p.id === id)?.state === 'active'
+        && window.vardrum.stateLog.slice(from).some((e) => e.id === id),
+      { id: patId, from: logFrom }, { timeout: MEDIA_TIMEOUT });
+    // ... and both get media again.
+    const patAgain = await waitForRemoteMedia(pat.page, { timeout: MEDIA_TIMEOUT });
+    assert.ok(patAgain.framesDecoded > 0, 'Pat decodes Anna\'s video again after the reload');
+    const annaAgain = await waitForRemoteMedia(anna.page, { before: annaBefore, timeout: MEDIA_TIMEOUT });
+    assert.ok(annaAgain.framesDecoded > 0, 'Anna decodes Pat\'s new video');
+
+    assert.equal(await anna.page.evaluate(() => window.vardrum.leftEvents), 0, 'Anna never got participant_left');
+    const changes = (await anna.page.evaluate(() => window.vardrum.stateLog)).slice(logFrom).filter((e) => e.id === patId);
+    for (const change of changes) assert.ok(['reconnecting', 'active'].includes(change.state), `unexpected state ${change.state}`);
+    assert.equal((await participantNamed(anna.page, 'Pat Ient'))?.state, 'active');
+    assert.equal(await pat.page.evaluate(() => window.vardrum.self?.name), 'Pat Ient');
+  }));
+});
