@@ -27,7 +27,15 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Serve(args)) => serve(&cli.global, &args),
-        None => serve(&cli.global, &ServeArgs::default()),
+        None => {
+            // `vardrum` alone means `vardrum serve`: parse again with the subcommand, so that
+            // serve's environment variables (VARDRUM_HTTP, DATABASE_URL, ...) apply too.
+            let again = Cli::parse_from(std::env::args_os().chain(["serve".into()]));
+            match again.command {
+                Some(Command::Serve(args)) => serve(&again.global, &args),
+                _ => serve(&again.global, &ServeArgs::default()),
+            }
+        }
     }
 }
 

@@ -101,7 +101,7 @@ pub fn render(sfu: &StatsSnapshot, signalling: &SignallingStats) -> String {
         ),
         (
             "vardrum_media_send_errors_total",
-            "Datagrams the socket refused to send (buffer full).",
+            "Datagrams the socket failed to send (full send buffer, unreachable address).",
             sfu.send_errors,
         ),
         (

@@ -136,7 +136,11 @@ impl Server {
 
         // Lets `vardrum token` print links to this server without being told its address.
         let url_file = config.data_dir.join("server.url");
-        let _ = std::fs::write(&url_file, &base_url);
+        if let Err(e) = std::fs::create_dir_all(&config.data_dir)
+            .and_then(|_| std::fs::write(&url_file, &base_url))
+        {
+            tracing::warn!(error = %e, "could not write server.url; `vardrum token` needs --base-url");
+        }
 
         Ok(Self {
             http_addr,
@@ -160,6 +164,7 @@ impl Server {
         // Every room has ended, so every lifecycle event is queued: record them, then stop.
         let _ = self.stop_recorder.send(());
         let _ = self.recorder.await;
+        self.state.db.pool().close().await;
         let _ = std::fs::remove_file(&self.url_file);
     }
 }

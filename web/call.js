@@ -65,6 +65,37 @@ const call = {
   stateLog: [],
 };
 
+/**
+ * Timing marks for tests/e2e/bench-join.mjs, in `performance.now()` milliseconds: when the first
+ * signalling WebSocket was created, and when each remote video track's first frame was decoded
+ * (`wall` is the same instant as `Date.now()`, to compare with other pages). The page never
+ * reads them itself.
+ */
+const timing = { wsOpenStart: null, wsOpenStartWall: null, firstRemoteFrame: null, remoteFrames: [] };
+
+function markFirstFrame(tile, track, receiver) {
+  const mark = (at) => {
+    timing.firstRemoteFrame ??= at;
+    timing.remoteFrames.push({ participant: tile.id, track: track.id, at, wall: Date.now() - (performance.now() - at) });
+  };
+  if ('requestVideoFrameCallback' in HTMLVideoElement.prototype) {
+    tile.video.requestVideoFrameCallback((now, frame) => mark(frame.presentationTime ?? now));
+    return;
+  }
+  let done = false;
+  const poll = setInterval(async () => {
+    if (track.readyState === 'ended') return clearInterval(poll);
+    const report = await receiver.getStats().catch(() => null);
+    report?.forEach((s) => {
+      if (!done && s.type === 'inbound-rtp' && s.framesDecoded > 0) {
+        done = true;
+        clearInterval(poll);
+        mark(performance.now());
+      }
+    });
+  }, 20);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Status line and notices
 
@@ -220,6 +251,10 @@ function connect() {
   if (call.reconnectAttempt === 0) setStatus('connecting');
 
   let ws;
+  if (timing.wsOpenStart === null) {
+    timing.wsOpenStart = performance.now();
+    timing.wsOpenStartWall = Date.now();
+  }
   try {
     ws = new WebSocket(wsUrl());
   } catch (error) {
@@ -481,6 +516,7 @@ function onRemoteTrack(event) {
   track.addEventListener('ended', forget);
   stream.addEventListener('removetrack', (e) => { if (e.track === track) forget(); });
   attachTracks(tile);
+  if (track.kind === 'video') markFirstFrame(tile, track, event.receiver);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -741,6 +777,7 @@ window.vardrum = {
   get self() { return call.self ? { ...call.self } : null; },
   get leftEvents() { return call.leftEvents; },
   get stateLog() { return call.stateLog.map((entry) => ({ ...entry })); },
+  get timing() { return { ...timing, remoteFrames: timing.remoteFrames.map((entry) => ({ ...entry })) }; },
 };
 
 start();

@@ -146,6 +146,11 @@ impl UdpMux {
         // Best effort: the kernel caps these at net.core.{r,w}mem_max.
         let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
         let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+        tracing::info!(
+            recv_buffer = socket.recv_buffer_size().unwrap_or(0),
+            send_buffer = socket.send_buffer_size().unwrap_or(0),
+            "media socket buffers (raise net.core.rmem_max/wmem_max if these are small)"
+        );
         socket.set_nonblocking(true)?;
         socket.bind(&bind.into())?;
         let socket = UdpSocket::from_std(socket.into())?;

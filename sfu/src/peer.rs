@@ -69,7 +69,6 @@ fn media_engine() -> Result<MediaEngine, RtcError> {
                 rtcp_feedback: vec![],
             },
             payload_type: 111,
-            ..Default::default()
         },
         RtpCodecKind::Audio,
     )?;
@@ -97,7 +96,6 @@ fn media_engine() -> Result<MediaEngine, RtcError> {
                     rtcp_feedback: video_feedback(),
                 },
                 payload_type: pt,
-                ..Default::default()
             },
             RtpCodecKind::Video,
         )?;
@@ -172,7 +170,17 @@ pub(crate) struct Peer {
     /// Our address as our ICE candidate names it; the core matches packets to it.
     local: SocketAddr,
     pending_candidates: Vec<RTCIceCandidateInit>,
+    /// DTLS records that arrived before the remote description (see `handle_datagram`).
+    early_dtls: Vec<(Instant, SocketAddr, BytesMut)>,
     _route: RouteGuard,
+}
+
+/// How many early DTLS records are kept per connection; a handshake flight is a few records.
+const MAX_EARLY_DTLS: usize = 16;
+
+/// RFC 7983: a first byte in 20..=63 is DTLS.
+fn is_dtls(data: &[u8]) -> bool {
+    matches!(data.first(), Some(20..=63))
 }
 
 pub(crate) struct PeerContext<'a> {
@@ -216,12 +224,24 @@ impl Peer {
             connected: false,
             local: ctx.advertised,
             pending_candidates: Vec::new(),
+            early_dtls: Vec::new(),
             _route: route,
         })
     }
 
     /// Feeds one datagram from the network into the core.
+    ///
+    /// On the subscriber connection the browser answers and is the DTLS client: its first
+    /// handshake record can arrive over UDP before its answer arrives over the WebSocket. The
+    /// core would drop it and the browser would resend only after about a second, so such
+    /// records are kept and replayed once the answer is applied.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: BytesMut) {
+        if is_dtls(&data) && self.pc.remote_description().is_none() {
+            if self.early_dtls.len() < MAX_EARLY_DTLS {
+                self.early_dtls.push((now, from, data));
+            }
+            return;
+        }
         let msg = TaggedBytesMut {
             now,
             transport: TransportContext {
@@ -265,9 +285,14 @@ impl Peer {
             username_fragment: c.username_fragment,
             ..Default::default()
         };
-        if init.candidate.trim().is_empty() {
+        let value = init.candidate.trim();
+        let value = value.strip_prefix("candidate:").unwrap_or(value);
+        if value.is_empty() {
             return Ok(());
         }
+        // Parse now, so that garbage is refused when it arrives, not when it is applied later.
+        rtc::ice::candidate::unmarshal_candidate(value)
+            .map_err(|e| format!("the candidate could not be parsed: {e}"))?;
         if self.pc.remote_description().is_none() {
             if self.pending_candidates.len() >= 64 {
                 return Err("too many candidates before the description".into());
@@ -280,12 +305,15 @@ impl Peer {
             .map_err(|e| format!("the candidate could not be applied: {e}"))
     }
 
-    /// Applies candidates that arrived before the remote description.
-    pub fn apply_pending_candidates(&mut self) {
+    /// Applies what arrived before the remote description: candidates and DTLS records.
+    pub fn apply_early_arrivals(&mut self) {
         for init in std::mem::take(&mut self.pending_candidates) {
             if let Err(e) = self.pc.add_remote_candidate(init) {
                 tracing::debug!(error = %e, "early candidate could not be applied");
             }
+        }
+        for (now, from, data) in std::mem::take(&mut self.early_dtls) {
+            self.handle_datagram(now, from, data);
         }
     }
 

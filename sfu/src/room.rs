@@ -558,7 +558,7 @@ impl Room {
         })();
         match result {
             Ok(()) => {
-                peer.apply_pending_candidates();
+                peer.apply_early_arrivals();
                 let sdp = peer
                     .pc
                     .local_description()
@@ -605,7 +605,7 @@ impl Room {
             ));
             return;
         }
-        peer.apply_pending_candidates();
+        peer.apply_early_arrivals();
         p.offer_outstanding = false;
         // Learn the payload type each subscription goes out with on this connection.
         let mut newly_bound = Vec::new();

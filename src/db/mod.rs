@@ -115,7 +115,7 @@ impl Db {
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
             }
             Backend::Postgres => {
-                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+                "SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_schema = current_schema()"
             }
         };
         let rows: Vec<(String,)> = sqlx::query_as(sql).fetch_all(&self.pool).await?;

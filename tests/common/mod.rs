@@ -95,10 +95,16 @@ impl TestServer {
             .expect("mint")
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        drop(self.stop_keeping_files().await);
+    }
+
+    /// Stops the server and hands over its data directory for inspection.
+    pub async fn stop_keeping_files(mut self) -> tempfile::TempDir {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
         }
+        self.dir
     }
 }
 
