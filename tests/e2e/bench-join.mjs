@@ -25,10 +25,11 @@ import { access, constants, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { CHROMIUM, launchPerson, repoRoot, run, spawnWithLines, stopProcess, tempDir, withLogs } from './helpers.mjs';
+import {
+  CHROMIUM, launchPerson, mintLink, repoRoot, startServer, stopProcess, tempDir, waitForReady, withLogs,
+} from './helpers.mjs';
 
 const ROOM = 'bench-join';
-const READY = /^vardrum ready at (http:\/\/\S+)$/;
 const JOIN_TIMEOUT = 30000;
 const DOC = path.join(repoRoot, 'docs', 'benchmarks.md');
 const START = '<!-- join-bench:start -->';
@@ -70,7 +71,7 @@ if (outside.length > 0 && process.env.VARDRUM_BENCH_ANY_NETWORK !== '1') {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Server and links (as in call.test.mjs)
+// Server and links
 
 let dataDir;
 let server;
@@ -88,32 +89,8 @@ function dumps() {
   };
 }
 
-function waitForReady(proc, timeout = 30000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`vardrum serve printed no "vardrum ready at URL" line within ${timeout} ms`)), timeout);
-    proc.child.once('error', (error) => { clearTimeout(timer); reject(error); });
-    proc.child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`vardrum serve exited (${code ?? signal}) before it was ready`));
-    });
-    proc.lines.on('line', (line) => {
-      serverStdout.push(line);
-      const match = line.match(READY);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-  });
-}
-
 /** A join link for a new identity in ROOM, pointed at the running server. */
-async function mintLink(name, role) {
-  const stdout = await run(BIN, ['token', '--data-dir', dataDir, '--room', ROOM, '--name', name, '--role', role], { cwd: repoRoot });
-  const last = stdout.split('\n').map((line) => line.trim()).filter(Boolean).at(-1);
-  const printed = new URL(last);
-  return new URL(printed.pathname + printed.search + printed.hash, baseUrl).href;
-}
+const mint = (name, role) => mintLink({ bin: BIN, dataDir, room: ROOM, name, role, baseUrl });
 
 // ---------------------------------------------------------------------------------------------
 // Measuring
@@ -141,7 +118,7 @@ async function waitUntilPublishing(page) {
 
 /** One join of B: a new identity in a new tab. Resolves to `{ b, a }` in milliseconds. */
 async function joinOnce(index) {
-  const link = await mintLink(`Bench B${index}`, 'patient');
+  const link = await mint(`Bench B${index}`, 'patient');
   const page = await personB.context.newPage();
   let self = null;
   try {
@@ -303,17 +280,15 @@ async function main() {
   }
   const load = (await readFile('/proc/loadavg', 'utf8').catch(() => '?')).split(' ')[0];
   dataDir = await tempDir('bench-data');
-  server = spawnWithLines(BIN, [
-    'serve', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--media-udp', '127.0.0.1:0',
-  ], { cwd: repoRoot, env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } });
+  server = startServer({ bin: BIN, dataDir });
   try {
     await withLogs(dumps, async () => {
-      baseUrl = await waitForReady(server);
+      baseUrl = await waitForReady(server, serverStdout);
       if (new URL(baseUrl).hostname !== '127.0.0.1') throw new Error(`the server is not on 127.0.0.1: ${baseUrl}`);
       console.log(`vardrum (${PROFILE}) at ${baseUrl}; A joins room ${ROOM}`);
       personA = await launchPerson('a');
       personB = await launchPerson('b');
-      await personA.page.goto(await mintLink('Bench A', 'clinician'));
+      await personA.page.goto(await mint('Bench A', 'clinician'));
       await waitUntilPublishing(personA.page);
 
       const warmUp = await joinOnce(0);

@@ -6,13 +6,12 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  inboundSnapshot, launchPerson, repoRoot, run, seriousAxeViolations, spawnWithLines, stopProcess, tempDir,
-  waitForRemoteMedia, withLogs,
+  inboundSnapshot, launchPerson, mintLink, repoRoot, seriousAxeViolations, startServer, stopProcess, tempDir,
+  waitForReady, waitForRemoteMedia, withLogs,
 } from './helpers.mjs';
 
 const BIN = path.resolve(repoRoot, process.env.VARDRUM_BIN ?? 'target/debug/vardrum');
 const ROOM = 'e2e-visit';
-const READY = /^vardrum ready at (http:\/\/\S+)$/;
 const MEDIA_TIMEOUT = 30000;
 
 let dataDir;
@@ -33,37 +32,7 @@ function dumps() {
   };
 }
 
-/** Resolves to the URL of the `vardrum ready at URL` line the server prints on stdout. */
-function waitForReady(proc, timeout = 30000) {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`vardrum serve printed no "vardrum ready at URL" line within ${timeout} ms`)), timeout);
-    proc.child.once('error', (error) => { clearTimeout(timer); reject(error); });
-    proc.child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`vardrum serve exited (${code ?? signal}) before it was ready`));
-    });
-    proc.lines.on('line', (line) => {
-      serverStdout.push(line);
-      const match = line.match(READY);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-  });
-}
-
-/** Mints a join link with `vardrum token`, pointed at the running server's address. */
-async function mintLink(name, role) {
-  const stdout = await run(BIN, ['token', '--data-dir', dataDir, '--room', ROOM, '--name', name, '--role', role], { cwd: repoRoot });
-  const last = stdout.split('\n').map((line) => line.trim()).filter(Boolean).at(-1);
-  assert.ok(last, `vardrum token printed nothing for ${name}`);
-  const printed = new URL(last);
-  assert.equal(printed.pathname, `/call/${ROOM}`, `the join link names the room: ${last}`);
-  assert.match(printed.hash, /^#token=[\w-]+\.[\w-]+\.[\w-]+$/, `the join link carries a JWT in the fragment: ${last}`);
-  // The token command cannot know the port the server picked, so only its path and fragment count.
-  return new URL(printed.pathname + printed.search + printed.hash, baseUrl).href;
-}
+const mint = (name, role) => mintLink({ bin: BIN, dataDir, room: ROOM, name, role, baseUrl });
 
 const participantNamed = (page, name) =>
   page.evaluate((name) => window.vardrum.participants.find((p) => p.name === name) ?? null, name);
@@ -75,13 +44,11 @@ before(async () => {
     throw new Error(`no vardrum binary at ${BIN}: run \`cargo build\` first or set VARDRUM_BIN`);
   }
   dataDir = await tempDir('data');
-  server = spawnWithLines(BIN, [
-    'serve', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--media-udp', '127.0.0.1:0',
-  ], { cwd: repoRoot, env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } });
+  server = startServer({ bin: BIN, dataDir });
   await withLogs(dumps, async () => {
-    baseUrl = await waitForReady(server);
-    annaLink = await mintLink('Anna Berg', 'clinician');
-    patLink = await mintLink('Pat Ient', 'patient');
+    baseUrl = await waitForReady(server, serverStdout);
+    annaLink = await mint('Anna Berg', 'clinician');
+    patLink = await mint('Pat Ient', 'patient');
     anna = await launchPerson('anna');
     pat = await launchPerson('pat');
   });

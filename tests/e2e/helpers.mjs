@@ -232,3 +232,55 @@ export async function withLogs(dumps, fn) {
     throw error;
   }
 }
+
+/**
+ * Starts `vardrum serve` on 127.0.0.1 (ports the OS picks) with its data in `dataDir`. Returns the
+ * `spawnWithLines` handle at once, so a caller can stop it and print its stderr even if it never
+ * gets ready; `waitForReady` gives its address.
+ */
+export function startServer({ bin, dataDir }) {
+  return spawnWithLines(bin, [
+    'serve', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--media-udp', '127.0.0.1:0',
+  ], { cwd: repoRoot, env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } });
+}
+
+const READY = /^vardrum ready at (http:\/\/\S+)$/;
+
+/**
+ * Resolves to the URL of the `vardrum ready at URL` line a server (`startServer`) prints on stdout.
+ * Every stdout line, before and after that one, is pushed onto `stdoutLines`.
+ */
+export function waitForReady(proc, stdoutLines = [], timeout = 30000) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`vardrum serve printed no "vardrum ready at URL" line within ${timeout} ms`)), timeout);
+    proc.child.once('error', (error) => { clearTimeout(timer); reject(error); });
+    proc.child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`vardrum serve exited (${code ?? signal}) before it was ready`));
+    });
+    proc.lines.on('line', (line) => {
+      stdoutLines.push(line);
+      const match = line.match(READY);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+  });
+}
+
+/**
+ * Mints a join link for a new identity with `vardrum token` and resolves to it, pointed at
+ * `baseUrl`. Throws unless the link names `/call/{room}` and carries a JWT in its fragment.
+ */
+export async function mintLink({ bin, dataDir, room, name, role, baseUrl }) {
+  const stdout = await run(bin, ['token', '--data-dir', dataDir, '--room', room, '--name', name, '--role', role], { cwd: repoRoot });
+  const last = stdout.split('\n').map((line) => line.trim()).filter(Boolean).at(-1);
+  if (!last) throw new Error(`vardrum token printed nothing for ${name}`);
+  const printed = new URL(last);
+  if (printed.pathname !== `/call/${room}`) throw new Error(`the join link does not name the room ${room}: ${last}`);
+  if (!/^#token=[\w-]+\.[\w-]+\.[\w-]+$/.test(printed.hash)) throw new Error(`the join link carries no JWT in the fragment: ${last}`);
+  // The link names the running server already (the token command reads DATA_DIR/server.url) unless
+  // a public URL is configured in the environment, which would win; so only path and fragment count.
+  return new URL(printed.pathname + printed.search + printed.hash, baseUrl).href;
+}

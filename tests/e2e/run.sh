@@ -10,20 +10,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 
 # Everything that needs the network happens here, before entering the namespace.
-chromium_bin="${CHROMIUM:-/usr/bin/chromium}"
-if [ ! -x "$chromium_bin" ]; then
-  if [ "$chromium_bin" = /usr/bin/chromium ] && [ "$(id -u)" -eq 0 ]; then
-    echo "run.sh: installing Debian's chromium" >&2
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
-  else
-    echo "run.sh: no browser at $chromium_bin (install Debian's chromium: apt-get install chromium)" >&2
-    exit 1
-  fi
-fi
-if [ ! -d "$here/node_modules" ]; then
-  (cd "$here" && npm ci --no-audit --no-fund)
-fi
+. "$here/prepare.sh"
 
 # Make the binary's path absolute now (relative to where run.sh was called): the tests run from
 # tests/e2e.
@@ -32,12 +19,6 @@ if [ ! -x "$VARDRUM_BIN" ]; then
   echo "run.sh: no server binary at $VARDRUM_BIN (run: cargo build)" >&2
   exit 1
 fi
-export CHROMIUM="$chromium_bin"
-
-# A new network namespace has only `lo`, and it starts down. Root can unshare directly; others
-# need a user namespace too (-r maps them to root inside it).
-unshare_args=(-n)
-if [ "$(id -u)" -ne 0 ]; then unshare_args=(-r -n); fi
 
 # Test files named on the command line are relative to the caller's directory; options
 # (e.g. --test-name-pattern=...) pass through to node.
@@ -46,9 +27,4 @@ for arg in "$@"; do
   if [ -e "$arg" ]; then args+=("$(realpath "$arg")"); else args+=("$arg"); fi
 done
 if [ "${#args[@]}" -eq 0 ]; then args=(./); fi
-exec unshare "${unshare_args[@]}" bash -c '
-  set -euo pipefail
-  ip link set lo up
-  cd "$0"
-  exec node --test --test-concurrency=1 "$@"
-' "$here" "${args[@]}"
+exec_on_loopback node --test --test-concurrency=1 "${args[@]}"
