@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod metrics;
+pub mod portal;
 pub mod secret;
 pub mod server;
 pub mod ws;

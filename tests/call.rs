@@ -263,3 +263,41 @@ async fn shutting_down_tells_every_client() {
         ));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_see_full_names_and_patients_see_initials() {
+    let server = TestServer::start_with(|c| c.rooms.max_participants = 3).await;
+    let (mut anna, _) = join(&server, "group-2", "anna", Role::Clinician).await;
+    let (mut p1, _) = join(&server, "group-2", "p1", Role::Patient).await;
+    let (_p2, joined) = join(&server, "group-2", "p2", Role::Patient).await;
+
+    // Tokens name people "Name of <identity>" (tests/common).
+    let ServerMessage::Joined {
+        participant,
+        participants,
+        ..
+    } = joined
+    else {
+        unreachable!()
+    };
+    assert_eq!(participant.name, "Name of p2", "one's own name in full");
+    let mut seen: Vec<(String, String)> =
+        participants.into_iter().map(|p| (p.id, p.name)).collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("anna".into(), "N. O. A.".into()),
+            ("p1".into(), "N. O. P.".into())
+        ]
+    );
+
+    let next_join = |m: ServerMessage| match m {
+        ServerMessage::ParticipantJoined { participant } => participant,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(next_join(anna.recv().await.unwrap()).name, "Name of p1");
+    assert_eq!(next_join(anna.recv().await.unwrap()).name, "Name of p2");
+    assert_eq!(next_join(p1.recv().await.unwrap()).name, "N. O. P.");
+    server.stop().await;
+}

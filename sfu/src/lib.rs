@@ -25,6 +25,7 @@ mod keyframe;
 mod mux;
 mod peer;
 mod room;
+pub mod roster;
 mod stats;
 
 use std::net::{IpAddr, SocketAddr};

@@ -34,6 +34,7 @@ use vardrum_signalling::{
 use crate::keyframe::KeyframeThrottle;
 use crate::mux::{PeerKey, Routes};
 use crate::peer::{Peer, PeerContext};
+use crate::roster;
 use crate::stats::SfuStats;
 use crate::{JoinError, JoinRequest, Outbound};
 
@@ -383,10 +384,7 @@ impl Room {
                     p.info.state = ParticipantState::Reconnecting;
                     p.reconnect_deadline = Some(Instant::now() + grace);
                     let info = p.info.clone();
-                    self.broadcast_except(
-                        &participant,
-                        ServerMessage::ParticipantUpdated { participant: info },
-                    );
+                    self.announce(&info, true);
                     self.flush_dirty();
                 }
             }
@@ -452,7 +450,7 @@ impl Room {
             .participants
             .iter()
             .filter(|p| p.id != self.participants[i].id)
-            .map(|p| p.info.clone())
+            .map(|p| roster::as_seen_by(me.role, &p.info))
             .collect();
         self.participants[i].send(ServerMessage::Joined {
             v: PROTOCOL_VERSION,
@@ -463,13 +461,8 @@ impl Room {
             resumed,
             ice_servers: self.settings.ice_servers.clone(),
         });
-        let announce = if resumed {
-            ServerMessage::ParticipantUpdated { participant: me }
-        } else {
-            ServerMessage::ParticipantJoined { participant: me }
-        };
+        self.announce(&me, resumed);
         let id = self.participants[i].id.clone();
-        self.broadcast_except(&id, announce);
         tracing::info!(room = %self.id, resumed, participants = self.participants.len(), "participant joined");
 
         // Subscribe the newcomer to everything already published.
@@ -520,7 +513,7 @@ impl Room {
                     MediaKind::Video => p.info.video_muted = muted,
                 }
                 let info = p.info.clone();
-                self.broadcast_except(id, ServerMessage::ParticipantUpdated { participant: info });
+                self.announce(&info, true);
             }
         }
     }
@@ -1104,6 +1097,18 @@ impl Room {
             },
         );
         tracing::info!(room = %self.id, ?reason, participants = self.participants.len(), "participant left");
+    }
+
+    /// Tells everyone else that `subject` joined (or changed), each as they may see it.
+    fn announce(&self, subject: &ParticipantInfo, updated: bool) {
+        for p in self.participants.iter().filter(|p| *p.id != *subject.id) {
+            let participant = roster::as_seen_by(p.info.role, subject);
+            p.send(if updated {
+                ServerMessage::ParticipantUpdated { participant }
+            } else {
+                ServerMessage::ParticipantJoined { participant }
+            });
+        }
     }
 
     fn broadcast_except(&self, id: &Arc<str>, message: ServerMessage) {

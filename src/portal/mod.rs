@@ -1,0 +1,5 @@
+//! The patient portal beside the media server: identity numbers, region policy, and (growing)
+//! accounts, guardians, the PDL access log and the API around them.
+
+pub mod personnummer;
+pub mod region;

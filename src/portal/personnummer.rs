@@ -1,0 +1,1 @@
+//! Swedish personal identity numbers (personnummer) and coordination numbers (samordningsnummer).
