@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rand::distr::{Alphanumeric, SampleString};
@@ -197,8 +197,16 @@ impl Peer {
         let mut engine = media_engine()?;
         let registry = Registry::new().with(Slot::from(14_000), KeyframeRequestTap::default());
         let registry = register_default_interceptors(registry, &mut engine)?;
+        // The server has one candidate and nothing better to wait for: a pair is nominated as
+        // soon as it works. The default waits a second for a peer-reflexive pair, which is what
+        // a browser's pair looks like when its checks arrive before its trickled candidate, and
+        // that second showed up as join time (docs/benchmarks.md).
         let settings = SettingEngineBuilder::new()
             .with_ice_credentials(ufrag.clone(), pwd)
+            .with_host_acceptance_min_wait(Some(Duration::ZERO))
+            .with_srflx_acceptance_min_wait(Some(Duration::ZERO))
+            .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
+            .with_relay_acceptance_min_wait(Some(Duration::ZERO))
             .build();
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
