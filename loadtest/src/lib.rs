@@ -1,0 +1,25 @@
+//! `vardrum-loadtest`: simulated participants with real WebRTC against a vardrum server, with
+//! measurements of what a person would notice (loss, latency, jitter, freezes, join time) and of
+//! what the server spends (CPU, memory, forwarded packets).
+//!
+//! ```text
+//!   scenario ──▶ run: ramp up participants ──▶ participant: signalling + 2 peer connections
+//!                  │                               │ stamped synthetic media out
+//!                  │                               ▼ stamped media in ──▶ stats per track
+//!                  └──▶ collector ──▶ report (table, JSON, threshold checks)
+//! ```
+//!
+//! Each packet's payload starts with a stamp (sender, track, packet number, send time), so the
+//! receiver measures without decoding: the load tester's own per-packet cost stays small, and it
+//! reports its CPU apart from the server's, since both share the machine.
+
+pub mod collector;
+pub mod http;
+pub mod media;
+pub mod participant;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod server_stats;
+pub mod stats;
+pub mod tokens;

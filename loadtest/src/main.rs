@@ -1,0 +1,223 @@
+//! The `vardrum-loadtest` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use vardrum_loadtest::report::Thresholds;
+use vardrum_loadtest::run::{RunConfig, run};
+use vardrum_loadtest::scenario::{ScenarioKind, ScenarioSpec};
+use vardrum_loadtest::tokens::TokenSource;
+use vardrum_signalling::token::TokenIssuer;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vardrum-loadtest",
+    version,
+    about = "Load-test a vardrum media server with real WebRTC participants",
+    long_about = "Load-test a vardrum media server with real WebRTC participants.\n\n\
+        Exit status: 0 when every threshold holds, 2 when one is breached, 1 on bad input or \
+        when the server cannot be reached."
+)]
+struct Cli {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The server's token signing secret file (e.g. data/token-secret), to mint join tokens.
+    #[arg(long, conflicts_with = "token_url")]
+    secret_file: Option<PathBuf>,
+    /// A URL that hands out join tokens (GET with room, identity, name, role parameters).
+    #[arg(long)]
+    token_url: Option<String>,
+    /// one-to-one, group, webinar or audio-only.
+    #[arg(long, value_enum)]
+    scenario: Option<ScenarioKind>,
+    /// A TOML scenario file; flags override its values.
+    #[arg(long)]
+    scenario_file: Option<PathBuf>,
+    /// Concurrent 1:1 visits (one-to-one; the same as --rooms).
+    #[arg(long)]
+    calls: Option<usize>,
+    /// Rooms.
+    #[arg(long)]
+    rooms: Option<usize>,
+    /// Participants per room.
+    #[arg(long)]
+    room_size: Option<usize>,
+    /// Publishers per room (webinar: 1 to 3).
+    #[arg(long)]
+    publishers: Option<usize>,
+    /// Seconds to hold the load after everyone has been started.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Joins per second while ramping up.
+    #[arg(long)]
+    ramp_up: Option<f64>,
+    /// Participants per minute that leave and join again.
+    #[arg(long)]
+    churn: Option<f64>,
+    /// Target video bitrate per publisher, kbit/s.
+    #[arg(long)]
+    video_bitrate: Option<u64>,
+    /// Video frame rate.
+    #[arg(long)]
+    fps: Option<u32>,
+    /// Largest RTP payload, bytes.
+    #[arg(long)]
+    packet_size: Option<usize>,
+    /// Publish simulcast layers (not supported by vardrum yet: refused).
+    #[arg(long)]
+    simulcast: bool,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Fail when loss after retransmission exceeds this fraction (0.01 or 1%).
+    #[arg(long, value_parser = fraction)]
+    max_loss: Option<f64>,
+    /// Fail when the p99 latency through the server exceeds this many milliseconds.
+    #[arg(long)]
+    max_latency_p99: Option<f64>,
+    /// Fail when fewer joins than this fraction succeed (0.99 or 99%).
+    #[arg(long, value_parser = fraction)]
+    min_join_success: Option<f64>,
+    /// The server's process id, to report its CPU and memory (server on this machine).
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// No live progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    let (number, scale) = match s.strip_suffix('%') {
+        Some(n) => (n, 100.0),
+        None => (s, 1.0),
+    };
+    let v: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number"))?;
+    let v = v / scale;
+    if !(0.0..=1.0).contains(&v) {
+        return Err(format!("{s:?} is not between 0 and 1 (or 0% and 100%)"));
+    }
+    Ok(v)
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("vardrum-loadtest: {message}");
+    ExitCode::from(1)
+}
+
+fn main() -> ExitCode {
+    // Usage errors exit 1 like every other bad input; 2 is reserved for a breached threshold.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(
+            "warn,rtc=error,rtc_dtls=error,rtc_ice=error,webrtc=error",
+        )
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let file = match &cli.scenario_file {
+        Some(path) => match ScenarioSpec::from_file(path) {
+            Ok(spec) => spec,
+            Err(e) => return fail(e),
+        },
+        None => ScenarioSpec::default(),
+    };
+    let flags = ScenarioSpec {
+        scenario: cli.scenario,
+        rooms: cli.rooms.or(cli.calls),
+        room_size: cli.room_size,
+        publishers: cli.publishers,
+        duration_secs: cli.duration,
+        ramp_up_per_sec: cli.ramp_up,
+        churn_per_min: cli.churn,
+        video_bitrate_kbps: cli.video_bitrate,
+        fps: cli.fps,
+        packet_size: cli.packet_size,
+        simulcast: cli.simulcast.then_some(true),
+    };
+    let scenario = match file.overlay(flags).resolve() {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let tokens = match (&cli.secret_file, &cli.token_url) {
+        (_, Some(url)) => TokenSource::Url(url.clone()),
+        (Some(path), None) => match std::fs::read_to_string(path) {
+            Ok(secret) => TokenSource::Secret(TokenIssuer::new(secret.trim().as_bytes())),
+            Err(e) => return fail(format!("cannot read {}: {e}", path.display())),
+        },
+        (None, None) => match std::env::var("VARDRUM_TOKEN_SECRET") {
+            Ok(secret) if !secret.trim().is_empty() => {
+                TokenSource::Secret(TokenIssuer::new(secret.trim().as_bytes()))
+            }
+            _ => {
+                return fail(
+                    "no way to get join tokens: give --secret-file (the server's token secret), \
+                     --token-url, or VARDRUM_TOKEN_SECRET",
+                );
+            }
+        },
+    };
+    let config = RunConfig {
+        url: cli.url.clone(),
+        tokens,
+        scenario,
+        server_pid: cli.server_pid,
+        thresholds: Thresholds {
+            max_loss: cli.max_loss,
+            max_latency_p99_ms: cli.max_latency_p99,
+            min_join_success: cli.min_join_success,
+        },
+        progress: !cli.no_progress,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let report = runtime.block_on(run(config, async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("vardrum-loadtest: interrupted, leaving rooms and reporting what was measured");
+    }));
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    println!("{}", report.table());
+    if let Some(path) = &cli.json {
+        let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, json) {
+            return fail(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    if report.joins.succeeded == 0 && !report.interrupted {
+        let why: Vec<String> = report
+            .joins
+            .failures
+            .iter()
+            .map(|(reason, n)| format!("{n} x {reason}"))
+            .collect();
+        return fail(format!("no participant could join: {}", why.join(", ")));
+    }
+    if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("vardrum-loadtest: a threshold was breached");
+        ExitCode::from(2)
+    }
+}

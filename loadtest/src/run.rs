@@ -1,0 +1,230 @@
+//! One load-test run: check the server is there, ramp participants up, keep them for the
+//! duration (with churn if asked), show progress, then leave and report.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::collector::Collector;
+use crate::participant::{self, Plan, Shared};
+use crate::report::{self, Report, Thresholds};
+use crate::scenario::Scenario;
+use crate::server_stats;
+use crate::tokens::TokenSource;
+
+pub struct RunConfig {
+    /// The server's base URL, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    pub tokens: TokenSource,
+    pub scenario: Scenario,
+    /// The server's process id, for CPU and memory (server on this machine only).
+    pub server_pid: Option<u32>,
+    pub thresholds: Thresholds,
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("the server at {0} cannot be reached: {1}")]
+    Unreachable(String, String),
+}
+
+fn ws_url(base: &str) -> String {
+    let base = base.trim_end_matches('/');
+    match base.strip_prefix("https://") {
+        Some(rest) => format!("wss://{rest}/ws"),
+        None => format!("ws://{}/ws", base.trim_start_matches("http://")),
+    }
+}
+
+/// Runs the scenario until its duration is over or `interrupt` completes (^C).
+pub async fn run(
+    config: RunConfig,
+    interrupt: impl Future<Output = ()>,
+) -> Result<Report, RunError> {
+    let base = config.url.trim_end_matches('/').to_owned();
+    crate::http::get(&format!("{base}/healthz"), Duration::from_secs(5))
+        .await
+        .map_err(|e| RunError::Unreachable(base.clone(), e.to_string()))?;
+
+    let scenario = config.scenario.clone();
+    let collector = Arc::new(Collector::default());
+    let shared = Arc::new(Shared {
+        ws_url: ws_url(&base),
+        tokens: config.tokens,
+        collector: collector.clone(),
+    });
+    let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let plans: Vec<Plan> = (0..scenario.rooms)
+        .flat_map(|r| (0..scenario.room_size).map(move |k| (r, k)))
+        .map(|(r, k)| {
+            let index = (r * scenario.room_size + k) as u32;
+            Plan {
+                index,
+                identity: format!("lt-{run_id}-{index}"),
+                room: format!("lt-{run_id}-r{r}"),
+                publish: k < scenario.publishers,
+                audio: scenario.audio,
+                video: scenario.video,
+            }
+        })
+        .collect();
+
+    let pid = config.server_pid.map(|p| p.to_string());
+    let server_before = pid.as_deref().and_then(server_stats::sample);
+    let self_before = server_stats::sample("self");
+    let metrics_url = format!("{base}/metrics");
+    let forwarded_before = server_stats::forwarded_packets(&metrics_url).await;
+
+    let progress = Progress::new(config.progress, plans.len());
+    let started = Instant::now();
+    tokio::pin!(interrupt);
+    let mut interrupted = false;
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut stops: Vec<watch::Sender<bool>> = Vec::new();
+    let spawn = |tasks: &mut JoinSet<()>, plan: Plan| {
+        let (tx, rx) = watch::channel(false);
+        let shared = shared.clone();
+        tasks.spawn(async move {
+            participant::run(plan, shared, rx).await;
+        });
+        tx
+    };
+
+    // Ramp up: pace the joins, as real arrivals would be.
+    let gap = Duration::from_secs_f64(1.0 / scenario.ramp_up_per_sec);
+    for plan in &plans {
+        stops.push(spawn(&mut tasks, plan.clone()));
+        progress.update(&collector, &scenario);
+        tokio::select! {
+            _ = tokio::time::sleep(gap) => {}
+            _ = &mut interrupt => { interrupted = true; break; }
+        }
+    }
+
+    // Steady state, with churn: someone leaves and joins again every so often.
+    if !interrupted {
+        let end = tokio::time::Instant::now() + scenario.duration;
+        let churn_every = (scenario.churn_per_min > 0.0)
+            .then(|| Duration::from_secs_f64(60.0 / scenario.churn_per_min));
+        let mut next_churn = churn_every.map(|d| tokio::time::Instant::now() + d);
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(end) => break,
+                _ = &mut interrupt => { interrupted = true; break; }
+                _ = tick.tick() => progress.update(&collector, &scenario),
+                _ = sleep_until_opt(next_churn) => {
+                    let i = rand::random_range(0..plans.len());
+                    let _ = stops[i].send(true);
+                    stops[i] = spawn(&mut tasks, plans[i].clone());
+                    next_churn = churn_every.map(|d| tokio::time::Instant::now() + d);
+                }
+            }
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let server_after = pid.as_deref().and_then(server_stats::sample);
+    let forwarded_after = server_stats::forwarded_packets(&metrics_url).await;
+
+    // Everyone leaves; a participant that hangs is not waited for forever.
+    for stop in &stops {
+        let _ = stop.send(true);
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(15), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+    progress.finish();
+    let self_after = server_stats::sample("self");
+
+    Ok(report::build(report::Inputs {
+        target: base,
+        scenario: &scenario,
+        collector: &collector,
+        interrupted,
+        elapsed_secs: elapsed,
+        server_before,
+        server_after,
+        forwarded: match (forwarded_before, forwarded_after) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        },
+        loadtest_cpu_secs: match (self_before, self_after) {
+            (Some(a), Some(b)) => Some(b.cpu_secs - a.cpu_secs),
+            _ => None,
+        },
+        thresholds: config.thresholds,
+    }))
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The live view: participants joined, tracks flowing, current loss and latency.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn new(enabled: bool, total: usize) -> Self {
+        let bar = enabled.then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} joined  {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar
+        });
+        Self { bar }
+    }
+
+    fn update(&self, collector: &Collector, scenario: &Scenario) {
+        let Some(bar) = &self.bar else { return };
+        bar.set_position(collector.joins.load(std::sync::atomic::Ordering::Relaxed));
+        let tracks = collector.tracks();
+        let flowing: HashSet<_> = tracks
+            .iter()
+            .map(|(r, t)| (*r, t.publisher, t.kind))
+            .collect();
+        let (mut received, mut expected) = (0u64, 0u64);
+        let mut p99: u64 = 0;
+        for (_, t) in &tracks {
+            received += t.received;
+            expected += t.expected().max(t.received);
+            if !t.latency.is_empty() {
+                p99 = p99.max(t.latency.value_at_quantile(0.99));
+            }
+        }
+        let loss = if expected == 0 {
+            0.0
+        } else {
+            1.0 - received as f64 / expected as f64
+        };
+        bar.set_message(format!(
+            "tracks {}/{}  loss {:.2} %  worst p99 {:.1} ms",
+            flowing.len(),
+            scenario.expected_subscriptions(),
+            loss * 100.0,
+            p99 as f64 / 1000.0
+        ));
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

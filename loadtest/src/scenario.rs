@@ -1,0 +1,337 @@
+//! Scenarios: who joins which room and what they send, from flags or a small TOML file, checked
+//! for numbers that cannot work before anything connects.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScenarioKind {
+    /// N concurrent 1:1 visits: rooms of two, both publish.
+    OneToOne,
+    /// R rooms of K; everyone publishes and subscribes.
+    Group,
+    /// 1–3 publishers per room, everyone else only watches.
+    Webinar,
+    /// Like group, with audio only.
+    AudioOnly,
+}
+
+/// A fully resolved scenario.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Scenario {
+    pub kind: ScenarioKind,
+    pub rooms: usize,
+    /// Participants per room.
+    pub room_size: usize,
+    /// Participants per room who publish (the first ones to join).
+    pub publishers: usize,
+    #[serde(serialize_with = "secs")]
+    pub duration: Duration,
+    /// Joins per second while ramping up.
+    pub ramp_up_per_sec: f64,
+    /// Participants per minute that leave and join again while the test runs.
+    pub churn_per_min: f64,
+    pub video: Option<Video>,
+    pub audio: bool,
+    pub simulcast: bool,
+}
+
+fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Video {
+    pub bitrate_bps: u64,
+    pub fps: u32,
+    pub packet_size: usize,
+}
+
+/// The scenario as flags or a file give it; unset fields take the scenario's defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioSpec {
+    pub scenario: Option<ScenarioKind>,
+    pub rooms: Option<usize>,
+    pub room_size: Option<usize>,
+    pub publishers: Option<usize>,
+    pub duration_secs: Option<f64>,
+    pub ramp_up_per_sec: Option<f64>,
+    pub churn_per_min: Option<f64>,
+    pub video_bitrate_kbps: Option<u64>,
+    pub fps: Option<u32>,
+    pub packet_size: Option<usize>,
+    pub simulcast: Option<bool>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ScenarioError {
+    #[error(
+        "no scenario given: use --scenario one-to-one|group|webinar|audio-only or --scenario-file"
+    )]
+    Missing,
+    #[error("cannot read scenario file {0}: {1}")]
+    Read(String, String),
+    #[error("scenario file {0} is not valid: {1}")]
+    Parse(String, String),
+    #[error("{0}")]
+    Impossible(String),
+}
+
+impl ScenarioSpec {
+    pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ScenarioError::Read(path.display().to_string(), e.to_string()))?;
+        toml::from_str(&text)
+            .map_err(|e| ScenarioError::Parse(path.display().to_string(), e.to_string()))
+    }
+
+    /// Fields set in `over` win.
+    pub fn overlay(self, over: ScenarioSpec) -> ScenarioSpec {
+        ScenarioSpec {
+            scenario: over.scenario.or(self.scenario),
+            rooms: over.rooms.or(self.rooms),
+            room_size: over.room_size.or(self.room_size),
+            publishers: over.publishers.or(self.publishers),
+            duration_secs: over.duration_secs.or(self.duration_secs),
+            ramp_up_per_sec: over.ramp_up_per_sec.or(self.ramp_up_per_sec),
+            churn_per_min: over.churn_per_min.or(self.churn_per_min),
+            video_bitrate_kbps: over.video_bitrate_kbps.or(self.video_bitrate_kbps),
+            fps: over.fps.or(self.fps),
+            packet_size: over.packet_size.or(self.packet_size),
+            simulcast: over.simulcast.or(self.simulcast),
+        }
+    }
+
+    pub fn resolve(&self) -> Result<Scenario, ScenarioError> {
+        let kind = self.scenario.ok_or(ScenarioError::Missing)?;
+        let bad = |m: String| Err(ScenarioError::Impossible(m));
+        let (default_size, default_publishers) = match kind {
+            ScenarioKind::OneToOne => (2, 2),
+            ScenarioKind::Group | ScenarioKind::AudioOnly => (4, usize::MAX),
+            ScenarioKind::Webinar => (10, 1),
+        };
+        let rooms = self.rooms.unwrap_or(1);
+        let room_size = self.room_size.unwrap_or(default_size);
+        if kind == ScenarioKind::OneToOne && room_size != 2 {
+            return bad(format!(
+                "a one-to-one visit has 2 participants, not {room_size} (use --scenario group)"
+            ));
+        }
+        if !(1..=10_000).contains(&rooms) {
+            return bad(format!("--rooms must be 1 to 10000, not {rooms}"));
+        }
+        if !(2..=64).contains(&room_size) {
+            return bad(format!("--room-size must be 2 to 64, not {room_size}"));
+        }
+        let publishers = self.publishers.unwrap_or(default_publishers).min(room_size);
+        if kind == ScenarioKind::Webinar && !(1..=3).contains(&publishers) {
+            return bad(format!("a webinar has 1 to 3 publishers, not {publishers}"));
+        }
+        if publishers == 0 {
+            return bad("at least one participant per room must publish".into());
+        }
+        let duration = self.duration_secs.unwrap_or(30.0);
+        if !(duration > 0.0 && duration <= 86_400.0) {
+            return bad(format!(
+                "--duration must be more than 0 s and at most 24 h, not {duration} s"
+            ));
+        }
+        let ramp = self.ramp_up_per_sec.unwrap_or(10.0);
+        if !(ramp > 0.0 && ramp <= 1000.0) {
+            return bad(format!(
+                "--ramp-up must be more than 0 and at most 1000 joins/s, not {ramp}"
+            ));
+        }
+        let churn = self.churn_per_min.unwrap_or(0.0);
+        if !(0.0..=600.0).contains(&churn) {
+            return bad(format!("--churn must be 0 to 600 per minute, not {churn}"));
+        }
+        let simulcast = self.simulcast.unwrap_or(false);
+        if simulcast {
+            return bad("--simulcast: vardrum does not forward simulcast layers yet (see ROADMAP); run without it".into());
+        }
+        let video = if kind == ScenarioKind::AudioOnly {
+            None
+        } else {
+            let kbps = self.video_bitrate_kbps.unwrap_or(500);
+            let fps = self.fps.unwrap_or(25);
+            let packet_size = self.packet_size.unwrap_or(1200);
+            if !(16..=50_000).contains(&kbps) {
+                return bad(format!(
+                    "--video-bitrate must be 16 to 50000 kbit/s, not {kbps}"
+                ));
+            }
+            if !(1..=120).contains(&fps) {
+                return bad(format!("--fps must be 1 to 120, not {fps}"));
+            }
+            if !(crate::media::HEADER_LEN + 11..=1200).contains(&packet_size) {
+                return bad(format!(
+                    "--packet-size must be {} to 1200 bytes (the path MTU leaves ~1200 for RTP payload), not {packet_size}",
+                    crate::media::HEADER_LEN + 11
+                ));
+            }
+            Some(Video {
+                bitrate_bps: kbps * 1000,
+                fps,
+                packet_size,
+            })
+        };
+        Ok(Scenario {
+            kind,
+            rooms,
+            room_size,
+            publishers,
+            duration: Duration::from_secs_f64(duration),
+            ramp_up_per_sec: ramp,
+            churn_per_min: churn,
+            video,
+            audio: true,
+            simulcast,
+        })
+    }
+}
+
+impl Scenario {
+    pub fn participants(&self) -> usize {
+        self.rooms * self.room_size
+    }
+
+    /// Tracks each publisher sends.
+    pub fn tracks_per_publisher(&self) -> usize {
+        usize::from(self.audio) + usize::from(self.video.is_some())
+    }
+
+    /// Subscribed tracks when everyone is in: each participant receives every other publisher's
+    /// tracks in their room.
+    pub fn expected_subscriptions(&self) -> usize {
+        let per_room = self.publishers * (self.room_size - 1) * self.tracks_per_publisher();
+        self.rooms * per_room
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(kind: ScenarioKind) -> ScenarioSpec {
+        ScenarioSpec {
+            scenario: Some(kind),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_per_scenario() {
+        let s = spec(ScenarioKind::OneToOne).resolve().unwrap();
+        assert_eq!((s.rooms, s.room_size, s.publishers), (1, 2, 2));
+        assert_eq!(s.expected_subscriptions(), 4);
+        let g = ScenarioSpec {
+            rooms: Some(2),
+            ..spec(ScenarioKind::Group)
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(g.expected_subscriptions(), 2 * 4 * 3 * 2);
+        let w = spec(ScenarioKind::Webinar).resolve().unwrap();
+        assert_eq!((w.room_size, w.publishers), (10, 1));
+        assert_eq!(w.expected_subscriptions(), 9 * 2);
+        let a = spec(ScenarioKind::AudioOnly).resolve().unwrap();
+        assert!(a.video.is_none());
+        assert_eq!(a.expected_subscriptions(), 4 * 3);
+    }
+
+    #[test]
+    fn impossible_numbers_are_refused_with_a_reason() {
+        let cases = [
+            ScenarioSpec {
+                room_size: Some(3),
+                ..spec(ScenarioKind::OneToOne)
+            },
+            ScenarioSpec {
+                rooms: Some(0),
+                ..spec(ScenarioKind::Group)
+            },
+            ScenarioSpec {
+                room_size: Some(1),
+                ..spec(ScenarioKind::Group)
+            },
+            ScenarioSpec {
+                publishers: Some(4),
+                ..spec(ScenarioKind::Webinar)
+            },
+            ScenarioSpec {
+                duration_secs: Some(0.0),
+                ..spec(ScenarioKind::Group)
+            },
+            ScenarioSpec {
+                duration_secs: Some(f64::NAN),
+                ..spec(ScenarioKind::Group)
+            },
+            ScenarioSpec {
+                ramp_up_per_sec: Some(-1.0),
+                ..spec(ScenarioKind::Group)
+            },
+            ScenarioSpec {
+                fps: Some(0),
+                ..spec(ScenarioKind::Group)
+            },
+            ScenarioSpec {
+                packet_size: Some(9000),
+                ..spec(ScenarioKind::Group)
+            },
+            ScenarioSpec {
+                video_bitrate_kbps: Some(0),
+                ..spec(ScenarioKind::Group)
+            },
+            ScenarioSpec {
+                simulcast: Some(true),
+                ..spec(ScenarioKind::Group)
+            },
+        ];
+        for c in cases {
+            assert!(
+                matches!(c.resolve(), Err(ScenarioError::Impossible(_))),
+                "{c:?}"
+            );
+        }
+        assert_eq!(
+            ScenarioSpec::default().resolve(),
+            Err(ScenarioError::Missing)
+        );
+    }
+
+    #[test]
+    fn a_file_gives_the_scenario_and_flags_override_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            "scenario = \"group\"\nrooms = 3\nroom_size = 5\nduration_secs = 12\n",
+        )
+        .unwrap();
+        let file = ScenarioSpec::from_file(&path).unwrap();
+        let s = file
+            .overlay(ScenarioSpec {
+                rooms: Some(2),
+                ..Default::default()
+            })
+            .resolve()
+            .unwrap();
+        assert_eq!((s.kind, s.rooms, s.room_size), (ScenarioKind::Group, 2, 5));
+        assert_eq!(s.duration, Duration::from_secs(12));
+        std::fs::write(&path, "scenario = \"party\"\n").unwrap();
+        assert!(matches!(
+            ScenarioSpec::from_file(&path),
+            Err(ScenarioError::Parse(..))
+        ));
+        std::fs::write(&path, "scenario = \"group\"\nroomz = 3\n").unwrap();
+        assert!(matches!(
+            ScenarioSpec::from_file(&path),
+            Err(ScenarioError::Parse(..))
+        ));
+    }
+}

@@ -1,0 +1,272 @@
+//! The load tester against a real vardrum server started by the test: a short group scenario,
+//! a threshold breach, and bad input.
+
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use vardrum::config::Config;
+use vardrum::server::Server;
+
+struct Running {
+    server: Server,
+    dir: tempfile::TempDir,
+}
+
+async fn start(max_participants: usize) -> Running {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: dir.path().to_owned(),
+        ..Config::default()
+    };
+    config.http.listen = "127.0.0.1:0".parse().unwrap();
+    config.media.udp_listen = "127.0.0.1:0".parse().unwrap();
+    config.rooms.max_participants = max_participants;
+    let server = Server::start(config).await.unwrap();
+    Running { server, dir }
+}
+
+impl Running {
+    fn url(&self) -> String {
+        format!("http://{}", self.server.http_addr)
+    }
+
+    fn secret(&self) -> String {
+        self.dir.path().join("token-secret").display().to_string()
+    }
+}
+
+/// Runs the load tester binary without blocking the runtime that serves the server.
+async fn loadtest(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_vardrum-loadtest"))
+            .args(&args)
+            .arg("--no-progress")
+            .output()
+            .expect("run vardrum-loadtest")
+    })
+    .await
+    .unwrap()
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_scenario_receives_every_track_with_little_loss() {
+    let running = start(4).await;
+    let json = running.dir.path().join("report.json");
+    let mut args = s(&[
+        "--scenario",
+        "group",
+        "--rooms",
+        "2",
+        "--room-size",
+        "4",
+        "--duration",
+        "10",
+    ]);
+    args.extend(s(&[
+        "--video-bitrate",
+        "300",
+        "--max-loss",
+        "1%",
+        "--min-join-success",
+        "100%",
+    ]));
+    args.extend([
+        "--url".into(),
+        running.url(),
+        "--secret-file".into(),
+        running.secret(),
+    ]);
+    args.extend(["--json".into(), json.display().to_string()]);
+    let out = loadtest(args).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let tracks = &report["tracks"];
+    assert_eq!(tracks["expected"], 48, "{tracks}");
+    assert_eq!(
+        tracks["receiving"], 48,
+        "every subscribed track delivered media: {tracks}"
+    );
+    assert!(tracks["loss"].as_f64().unwrap() < 0.01, "{tracks}");
+    assert!(
+        tracks["packets_received"].as_u64().unwrap() > 10_000,
+        "{tracks}"
+    );
+    assert_eq!(report["joins"]["succeeded"], 8);
+    assert_eq!(report["passed"], true);
+    assert!(
+        report["server"]["forwarded_packets_per_sec"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    assert!(stdout.contains("latency through server"), "{stdout}");
+    running.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breached_threshold_exits_with_2() {
+    // Rooms hold two, the scenario wants four: half the joins are refused as room_full.
+    let running = start(2).await;
+    let mut args = s(&[
+        "--scenario",
+        "group",
+        "--room-size",
+        "4",
+        "--duration",
+        "1",
+        "--min-join-success",
+        "0.99",
+    ]);
+    args.extend([
+        "--url".into(),
+        running.url(),
+        "--secret-file".into(),
+        running.secret(),
+    ]);
+    let out = loadtest(args).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("room_full"), "{stdout}");
+    assert!(stdout.contains("BREACHED"), "{stdout}");
+    running.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_a_clear_message_and_exit_1_without_hanging() {
+    let running = start(2).await;
+    let url = running.url();
+    let secret = running.secret();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (s(&["--scenario", "party"]), "invalid value 'party'"),
+        (
+            s(&["--scenario", "group", "--rooms", "0"]),
+            "--rooms must be 1 to 10000",
+        ),
+        (
+            s(&["--scenario", "one-to-one", "--room-size", "3"]),
+            "a one-to-one visit has 2 participants",
+        ),
+        (
+            s(&["--scenario", "webinar", "--publishers", "5"]),
+            "1 to 3 publishers",
+        ),
+        (
+            s(&["--scenario", "group", "--packet-size", "9000"]),
+            "--packet-size",
+        ),
+        (
+            s(&["--scenario", "group", "--max-loss", "150%"]),
+            "not between 0 and 1",
+        ),
+        (s(&["--scenario", "group"]), "no way to get join tokens"),
+        (
+            s(&[
+                "--scenario",
+                "group",
+                "--url",
+                "http://127.0.0.1:9",
+                "--secret-file",
+                "/dev/null",
+            ]),
+            "cannot be reached",
+        ),
+        (
+            vec![
+                "--scenario".into(),
+                "one-to-one".into(),
+                "--url".into(),
+                url.clone(),
+                "--secret-file".into(),
+                "/nonexistent".into(),
+            ],
+            "cannot read /nonexistent",
+        ),
+    ];
+    for (args, expected) in cases {
+        let started = Instant::now();
+        let out = loadtest(args.clone()).await;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(started.elapsed().as_secs() < 30, "{args:?} took too long");
+    }
+
+    // Tokens signed with another secret: every join is refused, and the run says why.
+    let wrong = running.dir.path().join("wrong-secret");
+    std::fs::write(&wrong, "x".repeat(64)).unwrap();
+    let out = loadtest(vec![
+        "--scenario".into(),
+        "one-to-one".into(),
+        "--duration".into(),
+        "1".into(),
+        "--url".into(),
+        url,
+        "--secret-file".into(),
+        wrong.display().to_string(),
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no participant could join: 2 x token_invalid"),
+        "{stderr}"
+    );
+
+    // A token service that hands out expired tokens: refused as token_expired, said so, exit 1.
+    let secret = std::fs::read(&secret).unwrap();
+    let expired = vardrum_signalling::token::TokenIssuer::new(&secret)
+        .mint(
+            &vardrum_signalling::token::Grant {
+                identity: "lt".into(),
+                name: "Load".into(),
+                room: "any".into(),
+                role: vardrum_signalling::Role::Patient,
+            },
+            1_000_000_000,
+            60,
+        )
+        .unwrap();
+    let tokens = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let token_url = format!("http://{}/token", tokens.local_addr().unwrap());
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut conn, _)) = tokens.accept().await {
+            let mut buf = [0u8; 2048];
+            let _ = conn.read(&mut buf).await;
+            let body = expired.clone();
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(reply.as_bytes()).await;
+        }
+    });
+    let out = loadtest(vec![
+        "--scenario".into(),
+        "one-to-one".into(),
+        "--duration".into(),
+        "1".into(),
+        "--url".into(),
+        running.url(),
+        "--token-url".into(),
+        token_url,
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no participant could join: 2 x token_expired"),
+        "{stderr}"
+    );
+    running.server.shutdown().await;
+}
