@@ -1,7 +1,9 @@
 // End-to-end test of a video visit: a real vardrum server and two headless chromium profiles (clinician and patient) that must see and hear each other.
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { access, constants, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -77,11 +79,15 @@ describe('a video visit between a clinician and a patient', { concurrency: false
     assert.ok(patGets.framesDecoded > 0, 'Pat decodes video from Anna');
     assert.ok(patGets.audioBytesReceived > 0, 'Pat receives audio from Anna');
 
+    // Staff see full names; a patient sees the others only by initials, and the full name never
+    // even reaches the patient's page.
     const seenByAnna = await participantNamed(anna.page, 'Pat Ient');
-    const seenByPat = await participantNamed(pat.page, 'Anna Berg');
+    const seenByPat = await participantNamed(pat.page, 'A. B.');
     assert.equal(seenByAnna?.role, 'patient');
     assert.equal(seenByAnna?.state, 'active');
     assert.equal(seenByPat?.role, 'clinician');
+    assert.equal(await participantNamed(pat.page, 'Anna Berg'), null);
+    assert.ok(!(await pat.page.content()).includes('Anna Berg'), "the patient's page never shows the clinician's full name");
     for (const page of [anna.page, pat.page]) {
       await page.waitForFunction(() => window.vardrum.state === 'connected', null, { timeout: 10000 });
     }
@@ -95,14 +101,14 @@ describe('a video visit between a clinician and a patient', { concurrency: false
     await anna.page.locator('#mic').click();
     assert.equal(await anna.page.locator('#mic').getAttribute('aria-pressed'), 'true');
     await pat.page.waitForFunction(
-      () => window.vardrum.participants.find((p) => p.name === 'Anna Berg')?.audio_muted === true,
+      () => window.vardrum.participants.find((p) => p.name === 'A. B.')?.audio_muted === true,
       null, { timeout: 10000 });
-    const annaId = (await participantNamed(pat.page, 'Anna Berg')).id;
+    const annaId = (await participantNamed(pat.page, 'A. B.')).id;
     assert.ok(await pat.page.locator(`[data-participant="${annaId}"] .badge-mic`).isVisible(), 'the tile shows "microphone off"');
 
     await anna.page.locator('#mic').click();
     await pat.page.waitForFunction(
-      () => window.vardrum.participants.find((p) => p.name === 'Anna Berg')?.audio_muted === false,
+      () => window.vardrum.participants.find((p) => p.name === 'A. B.')?.audio_muted === false,
       null, { timeout: 10000 });
   }));
 
@@ -142,5 +148,30 @@ describe('a video visit between a clinician and a patient', { concurrency: false
     for (const change of changes) assert.ok(['reconnecting', 'active'].includes(change.state), `unexpected state ${change.state}`);
     assert.equal((await participantNamed(anna.page, 'Pat Ient'))?.state, 'active');
     assert.equal(await pat.page.evaluate(() => window.vardrum.self?.name), 'Pat Ient');
+  }));
+
+  test('a few seconds without network: the visit recovers and nobody leaves', () => withLogs(dumps, async () => {
+    const run = promisify(execFile);
+    const leftBefore = await anna.page.evaluate(() => window.vardrum.leftEvents);
+    const annaBefore = await inboundSnapshot(anna.page);
+    const patBefore = await inboundSnapshot(pat.page);
+    // The tests run as root in their own network namespace (run.sh): drop every packet on its
+    // loopback, signalling and media alike, for five seconds. The wait is the outage itself.
+    await run('nft', ['add', 'table', 'inet', 'e2e_outage']);
+    try {
+      await run('nft', ['add', 'chain', 'inet', 'e2e_outage', 'in', '{ type filter hook input priority 0 ; }']);
+      await run('nft', ['add', 'rule', 'inet', 'e2e_outage', 'in', 'iifname', 'lo', 'drop']);
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+    } finally {
+      await run('nft', ['delete', 'table', 'inet', 'e2e_outage']);
+    }
+    const [annaAgain, patAgain] = await Promise.all([
+      waitForRemoteMedia(anna.page, { before: annaBefore, timeout: 60000 }),
+      waitForRemoteMedia(pat.page, { before: patBefore, timeout: 60000 }),
+    ]);
+    assert.ok(annaAgain.framesDecoded > 0, 'Anna decodes new frames from Pat after the outage');
+    assert.ok(patAgain.framesDecoded > 0, 'Pat decodes new frames from Anna after the outage');
+    assert.equal(await anna.page.evaluate(() => window.vardrum.leftEvents), leftBefore, 'nobody left');
+    assert.equal((await participantNamed(anna.page, 'Pat Ient'))?.state, 'active');
   }));
 });

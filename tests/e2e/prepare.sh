@@ -13,6 +13,17 @@ if [ ! -x "$chromium_bin" ]; then
   fi
 fi
 export CHROMIUM="$chromium_bin"
+# nft cuts the namespace's network for the outage test.
+if ! command -v nft >/dev/null; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "$script: installing Debian's nftables" >&2
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y nftables
+  else
+    echo "$script: nft is missing (install Debian's nftables)" >&2
+    exit 1
+  fi
+fi
 if [ ! -d "$here/node_modules" ]; then
   (cd "$here" && npm ci --no-audit --no-fund)
 fi
