@@ -1,4 +1,5 @@
-//! The command line: `vardrum [serve]` runs the server, `vardrum token` mints a join link.
+//! The command line: `vardrum [serve]` runs the server, `vardrum token` mints a join link,
+//! `vardrum audit verify` checks the PDL access log's hash chain.
 //! Flags override environment variables (`VARDRUM_*`), which override the config file.
 
 use std::net::{IpAddr, SocketAddr};
@@ -10,6 +11,8 @@ use vardrum_signalling::token::{Grant, TokenIssuer};
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, LogFormat, Mode};
+use crate::db::{self, Db, DbError};
+use crate::portal::audit::{self, AuditError, VerifyReport};
 use crate::secret;
 
 #[derive(Debug, Parser)]
@@ -47,6 +50,23 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print a signed join link for one person and one room.
     Token(TokenArgs),
+    /// The PDL access log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the access log's hash chain. Exit status 0: intact; 1: broken (the first broken
+    /// sequence number is printed); 2: could not be checked.
+    Verify(AuditVerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditVerifyArgs {
+    /// Database URL: sqlite://… or postgres://…; default SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -191,4 +211,46 @@ pub fn join_link(
         base.trim().trim_end_matches('/'),
         grant.room
     ))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditCommandError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("no database at {0} (use --data-dir or --database-url)")]
+    NoDatabase(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+/// Opens the configured database and verifies the access log's chain.
+pub async fn audit_verify(
+    global: &GlobalArgs,
+    args: &AuditVerifyArgs,
+) -> Result<VerifyReport, AuditCommandError> {
+    let config = load_config(
+        global,
+        &ServeArgs {
+            database_url: args.database_url.clone(),
+            ..ServeArgs::default()
+        },
+    )?;
+    let url = match &config.database_url {
+        Some(url) => url.clone(),
+        None => {
+            // Opening the default SQLite URL creates the file; an empty log found in a database
+            // made up just now (a mistyped --data-dir) would read as "intact".
+            let file = config.data_dir.join("vardrum.db");
+            if !file.is_file() {
+                return Err(AuditCommandError::NoDatabase(file.display().to_string()));
+            }
+            db::default_url(&config.data_dir)
+        }
+    };
+    let db = Db::open(&url, &config.data_dir).await?;
+    let report = audit::verify(&db).await;
+    db.pool().close().await;
+    Ok(report?)
 }

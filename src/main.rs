@@ -1,11 +1,11 @@
-//! The `vardrum` command: serve (the default) or mint a join link.
+//! The `vardrum` command: serve (the default), mint a join link, or verify the access log.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use vardrum::cli::{self, Cli, Command, ServeArgs};
+use vardrum::cli::{self, AuditCommand, AuditVerifyArgs, Cli, Command, ServeArgs};
 use vardrum::clock::SystemClock;
 use vardrum::config::{Config, LogFormat};
 use vardrum::server::Server;
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
             }
         }
         Some(Command::Serve(args)) => serve(&cli.global, &args),
+        Some(Command::Audit(AuditCommand::Verify(args))) => audit_verify(&cli.global, &args),
         None => {
             // `vardrum` alone means `vardrum serve`: parse again with the subcommand, so that
             // serve's environment variables (VARDRUM_HTTP, DATABASE_URL, ...) apply too.
@@ -42,6 +43,35 @@ fn main() -> ExitCode {
 fn fail(e: &dyn std::fmt::Display) -> ExitCode {
     eprintln!("vardrum: {e}");
     ExitCode::FAILURE
+}
+
+/// Exit status 0 when the chain is intact, 1 when it is broken, 2 when it could not be checked:
+/// a monitoring script must tell tampering from a database that is down.
+fn audit_verify(global: &cli::GlobalArgs, args: &AuditVerifyArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vardrum: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(cli::audit_verify(global, args)) {
+        Ok(report) => {
+            println!("{report}");
+            if report.is_intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("vardrum: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn init_logging(config: &Config) {

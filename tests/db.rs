@@ -84,7 +84,12 @@ async fn exercise(db: &Db) {
     tables.sort();
     assert_eq!(
         tables,
-        vec!["_sqlx_migrations".to_string(), "call_sessions".into()]
+        vec![
+            "_sqlx_migrations".to_string(),
+            "access_log".into(),
+            "access_log_anchor".into(),
+            "call_sessions".into()
+        ]
     );
 }
 

@@ -54,7 +54,12 @@ async fn after_a_call_no_file_and_no_table_holds_its_media() {
     // Every table, and every column: none can hold media (no BLOBs, only the documented ones).
     assert_eq!(
         tables,
-        vec!["_sqlx_migrations".to_string(), "call_sessions".into()]
+        vec![
+            "_sqlx_migrations".to_string(),
+            "access_log".into(),
+            "access_log_anchor".into(),
+            "call_sessions".into()
+        ]
     );
     let columns: Vec<(String, String)> =
         sqlx::query_as("SELECT name, type FROM pragma_table_info('call_sessions')")

@@ -34,7 +34,7 @@ fn rtp(seq: u16) -> Bytes {
             sequence_number: seq,
             timestamp: u32::from(seq) * 3000,
             ssrc: 0x1234_5678,
-            marker: seq % 4 == 0,
+            marker: seq.is_multiple_of(4),
             ..Default::default()
         },
         payload: Bytes::from(vec![0xab; PAYLOAD]),
