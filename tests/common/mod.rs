@@ -156,6 +156,8 @@ pub async fn join(
 pub struct Received {
     /// (publisher id, "audio"/"video") → packets whose payload was intact.
     pub packets: HashMap<(String, String), u64>,
+    /// (publisher id, kind) → the distinct packet numbers that arrived, to measure loss.
+    pub numbers: HashMap<(String, String), std::collections::BTreeSet<u32>>,
     /// Packets whose payload did not match what the publisher wrote.
     pub corrupt: u64,
     pub roster: Vec<ServerMessage>,
@@ -166,6 +168,23 @@ pub struct Received {
 }
 
 impl Received {
+    /// Fraction of packets that never arrived, between the first one seen and the newest but
+    /// `settle` (the newest may still be on their way back after a NACK).
+    pub fn loss(&self, publisher: &str, kind: &str, settle: u32) -> f64 {
+        let Some(seen) = self.numbers.get(&(publisher.to_owned(), kind.to_owned())) else {
+            return 1.0;
+        };
+        let (Some(&first), Some(&last)) = (seen.first(), seen.last()) else {
+            return 1.0;
+        };
+        let end = last.saturating_sub(settle);
+        if end <= first {
+            return 1.0;
+        }
+        let arrived = seen.range(first..=end).count();
+        1.0 - arrived as f64 / f64::from(end - first + 1)
+    }
+
     pub fn from(&self, publisher: &str, kind: &str) -> u64 {
         self.packets
             .get(&(publisher.to_owned(), kind.to_owned()))
@@ -199,16 +218,16 @@ pub fn payload(sender: &str, kind: &str, seq: u32, len: usize) -> Bytes {
     Bytes::from(p)
 }
 
-fn check_payload(data: &[u8], sender: &str, kind: &str) -> bool {
+/// The packet number of an intact payload from `sender`, or `None` if it is damaged.
+fn check_payload(data: &[u8], sender: &str, kind: &str) -> Option<u32> {
     let text = String::from_utf8_lossy(data);
     let mut parts = text.splitn(4, '|');
     let (Some(s), Some(k), Some(seq)) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
+        return None;
     };
-    let Ok(seq) = seq.parse::<u32>() else {
-        return false;
-    };
-    s == sender && k == kind && payload(sender, kind, seq, data.len()).as_ref() == data
+    let seq = seq.parse::<u32>().ok()?;
+    (s == sender && k == kind && payload(sender, kind, seq, data.len()).as_ref() == data)
+        .then_some(seq)
 }
 
 enum PcEvent {
@@ -248,15 +267,14 @@ impl PeerConnectionEventHandler for Handler {
             };
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(packet) = event {
-                    let ok = check_payload(&packet.payload, &publisher, kind);
-                    received.send_modify(|r| {
-                        if ok {
-                            *r.packets
-                                .entry((publisher.clone(), kind.into()))
-                                .or_default() += 1;
-                        } else {
-                            r.corrupt += 1;
+                    let intact = check_payload(&packet.payload, &publisher, kind);
+                    received.send_modify(|r| match intact {
+                        Some(number) => {
+                            let key = (publisher.clone(), kind.to_owned());
+                            *r.packets.entry(key.clone()).or_default() += 1;
+                            r.numbers.entry(key).or_default().insert(number);
                         }
+                        None => r.corrupt += 1,
                     });
                 }
             }
