@@ -1,9 +1,11 @@
-//! `vardrum-loadtest`: simulated participants with real WebRTC against a vardrum server, with
-//! measurements of what a person would notice (loss, latency, jitter, freezes, join time) and of
-//! what the server spends (CPU, memory, forwarded packets).
+//! `vardrum-loadtest`: simulated participants with real WebRTC against a vardrum server (or a
+//! Janus VideoRoom, for comparison on the same machine), with measurements of what a person
+//! would notice (loss, latency, jitter, freezes, join time) and of what the server spends (CPU,
+//! memory, forwarded packets).
 //!
 //! ```text
-//!   scenario ──▶ run: ramp up participants ──▶ participant: signalling + 2 peer connections
+//!   scenario ──▶ run: ramp up participants ──▶ participant (vardrum) or janus: signalling
+//!                  │                               │ + 2 peer connections (webrtc_client)
 //!                  │                               │ stamped synthetic media out
 //!                  │                               ▼ stamped media in ──▶ stats per track
 //!                  └──▶ collector ──▶ report (table, JSON, threshold checks)
@@ -15,6 +17,7 @@
 
 pub mod collector;
 pub mod http;
+pub mod janus;
 pub mod media;
 pub mod participant;
 pub mod report;
@@ -23,3 +26,4 @@ pub mod scenario;
 pub mod server_stats;
 pub mod stats;
 pub mod tokens;
+pub mod webrtc_client;

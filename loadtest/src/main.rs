@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use vardrum_loadtest::report::Thresholds;
-use vardrum_loadtest::run::{RunConfig, run};
+use vardrum_loadtest::run::{RunConfig, Target, run};
 use vardrum_loadtest::scenario::{ScenarioKind, ScenarioSpec};
 use vardrum_loadtest::tokens::TokenSource;
 use vardrum_signalling::token::TokenIssuer;
@@ -14,19 +14,26 @@ use vardrum_signalling::token::TokenIssuer;
 #[command(
     name = "vardrum-loadtest",
     version,
-    about = "Load-test a vardrum media server with real WebRTC participants",
-    long_about = "Load-test a vardrum media server with real WebRTC participants.\n\n\
+    about = "Load-test a vardrum media server (or a Janus VideoRoom) with real WebRTC participants",
+    long_about = "Load-test a vardrum media server with real WebRTC participants; with \
+        --target janus, run the same scenario against a Janus VideoRoom for comparison.\n\n\
         Exit status: 0 when every threshold holds, 2 when one is breached, 1 on bad input or \
         when the server cannot be reached."
 )]
 struct Cli {
-    /// The server's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    url: String,
-    /// The server's token signing secret file (e.g. data/token-secret), to mint join tokens.
+    /// The kind of server under test.
+    #[arg(long, value_enum, default_value = "vardrum")]
+    target: TargetKind,
+    /// vardrum: the server's base URL (default http://127.0.0.1:8080). Janus: its WebSocket
+    /// transport's URL (default ws://127.0.0.1:8188).
+    #[arg(long)]
+    url: Option<String>,
+    /// The server's token signing secret file (e.g. data/token-secret), to mint join tokens
+    /// (vardrum only).
     #[arg(long, conflicts_with = "token_url")]
     secret_file: Option<PathBuf>,
-    /// A URL that hands out join tokens (GET with room, identity, name, role parameters).
+    /// A URL that hands out join tokens (GET with room, identity, name, role parameters;
+    /// vardrum only).
     #[arg(long)]
     token_url: Option<String>,
     /// one-to-one, group, webinar or audio-only.
@@ -88,6 +95,14 @@ struct Cli {
     no_progress: bool,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TargetKind {
+    /// vardrum's signalling protocol, with join tokens.
+    Vardrum,
+    /// A Janus VideoRoom over Janus' WebSocket transport (no tokens).
+    Janus,
+}
+
 fn fraction(s: &str) -> Result<f64, String> {
     let (number, scale) = match s.strip_suffix('%') {
         Some(n) => (n, 100.0),
@@ -102,6 +117,30 @@ fn fraction(s: &str) -> Result<f64, String> {
         return Err(format!("{s:?} is not between 0 and 1 (or 0% and 100%)"));
     }
     Ok(v)
+}
+
+/// Where vardrum join tokens come from: a token URL, the server's secret file, or
+/// `VARDRUM_TOKEN_SECRET`.
+fn tokens(cli: &Cli) -> Result<TokenSource, String> {
+    match (&cli.secret_file, &cli.token_url) {
+        (_, Some(url)) => Ok(TokenSource::Url(url.clone())),
+        (Some(path), None) => match std::fs::read_to_string(path) {
+            Ok(secret) => Ok(TokenSource::Secret(TokenIssuer::new(
+                secret.trim().as_bytes(),
+            ))),
+            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        },
+        (None, None) => match std::env::var("VARDRUM_TOKEN_SECRET") {
+            Ok(secret) if !secret.trim().is_empty() => Ok(TokenSource::Secret(TokenIssuer::new(
+                secret.trim().as_bytes(),
+            ))),
+            _ => Err(
+                "no way to get join tokens: give --secret-file (the server's token secret), \
+                 --token-url, or VARDRUM_TOKEN_SECRET"
+                    .into(),
+            ),
+        },
+    }
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
@@ -153,27 +192,30 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let tokens = match (&cli.secret_file, &cli.token_url) {
-        (_, Some(url)) => TokenSource::Url(url.clone()),
-        (Some(path), None) => match std::fs::read_to_string(path) {
-            Ok(secret) => TokenSource::Secret(TokenIssuer::new(secret.trim().as_bytes())),
-            Err(e) => return fail(format!("cannot read {}: {e}", path.display())),
-        },
-        (None, None) => match std::env::var("VARDRUM_TOKEN_SECRET") {
-            Ok(secret) if !secret.trim().is_empty() => {
-                TokenSource::Secret(TokenIssuer::new(secret.trim().as_bytes()))
-            }
-            _ => {
+    let target = match cli.target {
+        TargetKind::Janus => {
+            if cli.secret_file.is_some() || cli.token_url.is_some() {
                 return fail(
-                    "no way to get join tokens: give --secret-file (the server's token secret), \
-                     --token-url, or VARDRUM_TOKEN_SECRET",
+                    "--secret-file and --token-url are for vardrum; Janus needs no join tokens",
                 );
             }
+            Target::Janus
+        }
+        TargetKind::Vardrum => match tokens(&cli) {
+            Ok(tokens) => Target::Vardrum { tokens },
+            Err(message) => return fail(message),
         },
     };
+    let url = cli.url.clone().unwrap_or_else(|| {
+        match cli.target {
+            TargetKind::Vardrum => "http://127.0.0.1:8080",
+            TargetKind::Janus => "ws://127.0.0.1:8188",
+        }
+        .to_owned()
+    });
     let config = RunConfig {
-        url: cli.url.clone(),
-        tokens,
+        url,
+        target,
         scenario,
         server_pid: cli.server_pid,
         thresholds: Thresholds {

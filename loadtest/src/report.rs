@@ -83,6 +83,10 @@ pub struct Server {
     pub cpu_secs_per_stream_minute: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
     pub rss_per_participant_bytes: Option<u64>,
+    /// Resident memory when the run started (before anyone joined).
+    pub rss_at_start_bytes: Option<u64>,
+    /// (peak RSS − RSS at start) / participants: what each participant added.
+    pub rss_added_per_participant_bytes: Option<u64>,
     pub forwarded_packets_per_sec: Option<f64>,
 }
 
@@ -97,6 +101,8 @@ pub struct Check {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub target: String,
+    /// `vardrum` or `janus`.
+    pub target_kind: String,
     pub scenario: Scenario,
     pub interrupted: bool,
     pub elapsed_secs: f64,
@@ -120,6 +126,7 @@ pub struct Thresholds {
 
 pub struct Inputs<'a> {
     pub target: String,
+    pub target_kind: &'a str,
     pub scenario: &'a Scenario,
     pub collector: &'a Collector,
     pub interrupted: bool,
@@ -177,6 +184,13 @@ pub fn build(i: Inputs<'_>) -> Report {
         rss_per_participant_bytes: peak
             .filter(|_| succeeded > 0)
             .map(|p| p / i.scenario.participants().max(1) as u64),
+        rss_at_start_bytes: i.server_before.map(|s| s.rss_bytes),
+        rss_added_per_participant_bytes: match (peak, i.server_before) {
+            (Some(p), Some(b)) if succeeded > 0 => {
+                Some(p.saturating_sub(b.rss_bytes) / i.scenario.participants().max(1) as u64)
+            }
+            _ => None,
+        },
         forwarded_packets_per_sec: i.forwarded.map(|f| f / i.elapsed_secs.max(0.001)),
     };
     let mut checks = Vec::new();
@@ -211,6 +225,7 @@ pub fn build(i: Inputs<'_>) -> Report {
     let passed = checks.iter().all(|c| c.passed);
     Report {
         target: i.target,
+        target_kind: i.target_kind.to_owned(),
         scenario: i.scenario.clone(),
         interrupted: i.interrupted,
         elapsed_secs: i.elapsed_secs,
@@ -275,7 +290,7 @@ impl Report {
         let mut out = String::new();
         let mut row = |k: &str, v: String| out.push_str(&format!("  {k:<34} {v}\n"));
         let s = &self.scenario;
-        row("target", self.target.clone());
+        row("target", format!("{} {}", self.target_kind, self.target));
         row(
             "scenario",
             format!(
@@ -349,6 +364,12 @@ impl Report {
         if let Some(r) = sv.rss_per_participant_bytes {
             row(
                 "server RSS per participant",
+                format!("{:.2} MiB", r as f64 / 1048576.0),
+            );
+        }
+        if let Some(r) = sv.rss_added_per_participant_bytes {
+            row(
+                "server RSS added per participant",
                 format!("{:.2} MiB", r as f64 / 1048576.0),
             );
         }

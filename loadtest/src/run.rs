@@ -1,5 +1,6 @@
 //! One load-test run: check the server is there, ramp participants up, keep them for the
-//! duration (with churn if asked), show progress, then leave and report.
+//! duration (with churn if asked), show progress, then leave and report. The server is vardrum
+//! or, for comparison, a Janus VideoRoom ([`Target`]).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -10,16 +11,35 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::collector::Collector;
+use crate::janus::{self, JanusShared};
 use crate::participant::{self, Plan, Shared};
 use crate::report::{self, Report, Thresholds};
 use crate::scenario::Scenario;
 use crate::server_stats;
 use crate::tokens::TokenSource;
 
+/// The kind of server under test.
+pub enum Target {
+    /// vardrum: its signalling protocol, with join tokens.
+    Vardrum { tokens: TokenSource },
+    /// A Janus VideoRoom over Janus' WebSocket transport; no tokens.
+    Janus,
+}
+
+impl Target {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::Vardrum { .. } => "vardrum",
+            Target::Janus => "janus",
+        }
+    }
+}
+
 pub struct RunConfig {
-    /// The server's base URL, e.g. `http://127.0.0.1:8080`.
+    /// vardrum: the server's base URL, e.g. `http://127.0.0.1:8080`. Janus: its WebSocket URL,
+    /// e.g. `ws://127.0.0.1:8188`.
     pub url: String,
-    pub tokens: TokenSource,
+    pub target: Target,
     pub scenario: Scenario,
     /// The server's process id, for CPU and memory (server on this machine only).
     pub server_pid: Option<u32>,
@@ -31,6 +51,8 @@ pub struct RunConfig {
 pub enum RunError {
     #[error("the server at {0} cannot be reached: {1}")]
     Unreachable(String, String),
+    #[error("{0}")]
+    BadUrl(String),
 }
 
 fn ws_url(base: &str) -> String {
@@ -47,17 +69,43 @@ pub async fn run(
     interrupt: impl Future<Output = ()>,
 ) -> Result<Report, RunError> {
     let base = config.url.trim_end_matches('/').to_owned();
-    crate::http::get(&format!("{base}/healthz"), Duration::from_secs(5))
-        .await
-        .map_err(|e| RunError::Unreachable(base.clone(), e.to_string()))?;
+    let target_kind = config.target.name();
+    match &config.target {
+        Target::Vardrum { .. } => {
+            crate::http::get(&format!("{base}/healthz"), Duration::from_secs(5))
+                .await
+                .map_err(|e| RunError::Unreachable(base.clone(), e.to_string()))?;
+        }
+        Target::Janus => {
+            if !(base.starts_with("ws://") || base.starts_with("wss://")) {
+                return Err(RunError::BadUrl(format!(
+                    "--url {base}: a Janus URL is its WebSocket transport's, ws://host:port \
+                     (e.g. ws://127.0.0.1:8188)"
+                )));
+            }
+            tokio::time::timeout(Duration::from_secs(5), janus::server_info(&base))
+                .await
+                .unwrap_or_else(|_| Err("no answer to info within 5 s".into()))
+                .map_err(|e| RunError::Unreachable(base.clone(), e))?;
+        }
+    }
 
     let scenario = config.scenario.clone();
     let collector = Arc::new(Collector::default());
-    let shared = Arc::new(Shared {
-        ws_url: ws_url(&base),
-        tokens: config.tokens,
-        collector: collector.clone(),
-    });
+    let driver = match config.target {
+        Target::Vardrum { tokens } => Driver::Vardrum(Arc::new(Shared {
+            ws_url: ws_url(&base),
+            tokens,
+            collector: collector.clone(),
+        })),
+        Target::Janus => Driver::Janus(Arc::new(JanusShared {
+            url: base.clone(),
+            collector: collector.clone(),
+            // Rooms outlive a run on Janus: number this run's rooms apart from earlier ones.
+            room_base: rand::random_range(1u64..1 << 40) * 10_000,
+            room_publishers: scenario.room_size,
+        })),
+    };
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let plans: Vec<Plan> = (0..scenario.rooms)
         .flat_map(|r| (0..scenario.room_size).map(move |k| (r, k)))
@@ -70,6 +118,8 @@ pub async fn run(
                 publish: k < scenario.publishers,
                 audio: scenario.audio,
                 video: scenario.video,
+                room_index: r,
+                first_in_room: k == 0,
             }
         })
         .collect();
@@ -77,8 +127,9 @@ pub async fn run(
     let pid = config.server_pid.map(|p| p.to_string());
     let server_before = pid.as_deref().and_then(server_stats::sample);
     let self_before = server_stats::sample("self");
-    let metrics_url = format!("{base}/metrics");
-    let forwarded_before = server_stats::forwarded_packets(&metrics_url).await;
+    // Janus has no forwarded-packet counter to read: reported as unknown.
+    let metrics_url = matches!(driver, Driver::Vardrum(_)).then(|| format!("{base}/metrics"));
+    let forwarded_before = forwarded(metrics_url.as_deref()).await;
 
     let progress = Progress::new(config.progress, plans.len());
     let started = Instant::now();
@@ -88,10 +139,20 @@ pub async fn run(
     let mut stops: Vec<watch::Sender<bool>> = Vec::new();
     let spawn = |tasks: &mut JoinSet<()>, plan: Plan| {
         let (tx, rx) = watch::channel(false);
-        let shared = shared.clone();
-        tasks.spawn(async move {
-            participant::run(plan, shared, rx).await;
-        });
+        match &driver {
+            Driver::Vardrum(shared) => {
+                let shared = shared.clone();
+                tasks.spawn(async move {
+                    participant::run(plan, shared, rx).await;
+                });
+            }
+            Driver::Janus(shared) => {
+                let shared = shared.clone();
+                tasks.spawn(async move {
+                    janus::run(plan, shared, rx).await;
+                });
+            }
+        }
         tx
     };
 
@@ -129,7 +190,7 @@ pub async fn run(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let server_after = pid.as_deref().and_then(server_stats::sample);
-    let forwarded_after = server_stats::forwarded_packets(&metrics_url).await;
+    let forwarded_after = forwarded(metrics_url.as_deref()).await;
 
     // Everyone leaves; a participant that hangs is not waited for forever.
     for stop in &stops {
@@ -145,6 +206,7 @@ pub async fn run(
 
     Ok(report::build(report::Inputs {
         target: base,
+        target_kind,
         scenario: &scenario,
         collector: &collector,
         interrupted,
@@ -163,7 +225,17 @@ pub async fn run(
     }))
 }
 
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+async fn forwarded(metrics_url: Option<&str>) -> Option<f64> {
+    server_stats::forwarded_packets(metrics_url?).await
+}
+
+/// What each participant task is given, per kind of server.
+enum Driver {
+    Vardrum(Arc<Shared>),
+    Janus(Arc<JanusShared>),
+}
+
+pub(crate) async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

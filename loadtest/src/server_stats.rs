@@ -12,6 +12,8 @@ pub struct ProcSample {
     pub cpu_secs: f64,
     /// Peak resident memory so far, bytes.
     pub peak_rss_bytes: u64,
+    /// Resident memory now, bytes.
+    pub rss_bytes: u64,
 }
 
 /// Reads `/proc/<pid>` (`self` for this process).
@@ -24,14 +26,17 @@ pub fn sample(pid: &str) -> Option<ProcSample> {
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let hwm_kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
+    let kb = |field: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
     Some(ProcSample {
         cpu_secs: (utime + stime) / TICKS_PER_SEC,
-        peak_rss_bytes: hwm_kb * 1024,
+        peak_rss_bytes: kb("VmHWM:") * 1024,
+        rss_bytes: kb("VmRSS:") * 1024,
     })
 }
 
@@ -59,6 +64,7 @@ mod tests {
     fn reads_this_process() {
         let s = sample("self").expect("/proc/self");
         assert!(s.peak_rss_bytes > 0);
+        assert!(s.rss_bytes > 0 && s.rss_bytes <= s.peak_rss_bytes);
         assert!(s.cpu_secs >= 0.0);
     }
 

@@ -191,6 +191,47 @@ async fn bad_input_gets_a_clear_message_and_exit_1_without_hanging() {
             ],
             "cannot read /nonexistent",
         ),
+        (
+            s(&[
+                "--scenario",
+                "group",
+                "--target",
+                "janus",
+                "--url",
+                "ws://127.0.0.1:9",
+            ]),
+            "cannot be reached",
+        ),
+        (
+            s(&["--scenario", "group", "--target", "janus", "--url", &url]),
+            "a Janus URL is its WebSocket transport's",
+        ),
+        (
+            vec![
+                "--scenario".into(),
+                "group".into(),
+                "--target".into(),
+                "janus".into(),
+                "--url".into(),
+                url.replace("http://", "ws://"),
+            ],
+            "cannot be reached",
+        ),
+        (
+            s(&[
+                "--scenario",
+                "group",
+                "--target",
+                "janus",
+                "--secret-file",
+                "/dev/null",
+            ]),
+            "Janus needs no join tokens",
+        ),
+        (
+            s(&["--scenario", "group", "--target", "jitsi"]),
+            "invalid value 'jitsi'",
+        ),
     ];
     for (args, expected) in cases {
         let started = Instant::now();
