@@ -88,6 +88,8 @@ async fn exercise(db: &Db) {
             "_sqlx_migrations".to_string(),
             "access_log".into(),
             "access_log_anchor".into(),
+            "account_settings".into(),
+            "accounts".into(),
             "call_sessions".into()
         ]
     );

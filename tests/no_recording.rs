@@ -58,6 +58,8 @@ async fn after_a_call_no_file_and_no_table_holds_its_media() {
             "_sqlx_migrations".to_string(),
             "access_log".into(),
             "access_log_anchor".into(),
+            "account_settings".into(),
+            "accounts".into(),
             "call_sessions".into()
         ]
     );
