@@ -4,6 +4,9 @@
 //! says so in its exit status, and a patient sees care unit and time of accesses to their own
 //! data only.
 
+mod dbsupport;
+use dbsupport::PgDatabase;
+
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::Path;
@@ -21,55 +24,6 @@ const PATIENT_A: &str = "189001019802";
 const PATIENT_B: &str = "199006022397";
 
 const T0: u64 = 1_800_000_000;
-
-/// A fresh, empty PostgreSQL database for one test, dropped by [`PgDatabase::drop_db`]. The same
-/// helper as in tests/db.rs.
-struct PgDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create() -> Option<Self> {
-        let admin = match std::env::var("VARDRUM_TEST_POSTGRES") {
-            Ok(url) if !url.is_empty() => url,
-            _ => {
-                assert!(
-                    std::env::var("CI").is_err(),
-                    "CI must test PostgreSQL: set VARDRUM_TEST_POSTGRES (e.g. postgres://postgres@127.0.0.1/postgres)"
-                );
-                eprintln!("VARDRUM_TEST_POSTGRES is not set: PostgreSQL not tested in this run");
-                return None;
-            }
-        };
-        let name = format!("vardrum_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&admin)
-            .await
-            .expect("connect to PostgreSQL");
-        // The name is ours (hex from a UUID), not input.
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&pool)
-            .await
-            .expect("create test database");
-        pool.close().await;
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        let url = format!("{base}/{name}");
-        Some(Self { admin, name, url })
-    }
-
-    async fn drop_db(self) {
-        let pool = sqlx::AnyPool::connect(&self.admin).await.expect("connect");
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&pool)
-        .await
-        .expect("drop test database");
-    }
-}
 
 /// A migrated database of either kind, with what the command line needs to find it again.
 struct TestDb {

@@ -1,57 +1,10 @@
 //! The database layer on both backends: SQLite (always) and PostgreSQL (when
 //! `VARDRUM_TEST_POSTGRES` names a server; required in CI, where a missing server fails the run).
 
-mod common;
+mod dbsupport;
+use dbsupport::PgDatabase;
 
 use vardrum::db::{Backend, Db};
-
-/// A fresh, empty PostgreSQL database for one test, dropped by the guard.
-struct PgDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create() -> Option<Self> {
-        let admin = match std::env::var("VARDRUM_TEST_POSTGRES") {
-            Ok(url) if !url.is_empty() => url,
-            _ => {
-                assert!(
-                    std::env::var("CI").is_err(),
-                    "CI must test PostgreSQL: set VARDRUM_TEST_POSTGRES (e.g. postgres://postgres@127.0.0.1/postgres)"
-                );
-                eprintln!("VARDRUM_TEST_POSTGRES is not set: PostgreSQL not tested in this run");
-                return None;
-            }
-        };
-        let name = format!("vardrum_test_{}", uuid::Uuid::new_v4().simple());
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&admin)
-            .await
-            .expect("connect to PostgreSQL");
-        // The name is ours (hex from a UUID), not input.
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&pool)
-            .await
-            .expect("create test database");
-        pool.close().await;
-        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-        let url = format!("{base}/{name}");
-        Some(Self { admin, name, url })
-    }
-
-    async fn drop_db(self) {
-        let pool = sqlx::AnyPool::connect(&self.admin).await.expect("connect");
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&pool)
-        .await
-        .expect("drop test database");
-    }
-}
 
 async fn exercise(db: &Db) {
     db.call_opened("call-1", "visit-42", 1_800_000_000)
@@ -82,17 +35,7 @@ async fn exercise(db: &Db) {
     );
     let mut tables = db.table_names().await.unwrap();
     tables.sort();
-    assert_eq!(
-        tables,
-        vec![
-            "_sqlx_migrations".to_string(),
-            "access_log".into(),
-            "access_log_anchor".into(),
-            "account_settings".into(),
-            "accounts".into(),
-            "call_sessions".into()
-        ]
-    );
+    assert_eq!(tables, dbsupport::TABLES);
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! has no table that could.
 
 mod common;
+mod dbsupport;
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -52,17 +53,7 @@ async fn after_a_call_no_file_and_no_table_holds_its_media() {
     let mut tables = db.table_names().await.unwrap();
     tables.sort();
     // Every table, and every column: none can hold media (no BLOBs, only the documented ones).
-    assert_eq!(
-        tables,
-        vec![
-            "_sqlx_migrations".to_string(),
-            "access_log".into(),
-            "access_log_anchor".into(),
-            "account_settings".into(),
-            "accounts".into(),
-            "call_sessions".into()
-        ]
-    );
+    assert_eq!(tables, dbsupport::TABLES);
     let columns: Vec<(String, String)> =
         sqlx::query_as("SELECT name, type FROM pragma_table_info('call_sessions')")
             .fetch_all(db.pool())

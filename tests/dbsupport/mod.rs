@@ -1,0 +1,62 @@
+//! Test support for the database tests: a fresh PostgreSQL database per test (when
+//! `VARDRUM_TEST_POSTGRES` names a server; required in CI) and the tables the schema must have.
+#![allow(dead_code)]
+
+/// Every table of the schema. Tests that prove what is (not) stored compare against this list,
+/// so a new table is a deliberate change here too.
+pub const TABLES: &[&str] = &[
+    "_sqlx_migrations",
+    "access_log",
+    "access_log_anchor",
+    "account_settings",
+    "accounts",
+    "call_sessions",
+];
+
+/// A fresh, empty PostgreSQL database for one test, dropped by [`PgDatabase::drop_db`].
+pub struct PgDatabase {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub async fn create() -> Option<Self> {
+        let admin = match std::env::var("VARDRUM_TEST_POSTGRES") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                assert!(
+                    std::env::var("CI").is_err(),
+                    "CI must test PostgreSQL: set VARDRUM_TEST_POSTGRES (e.g. postgres://postgres@127.0.0.1/postgres)"
+                );
+                eprintln!("VARDRUM_TEST_POSTGRES is not set: PostgreSQL not tested in this run");
+                return None;
+            }
+        };
+        let name = format!("vardrum_test_{}", uuid::Uuid::new_v4().simple());
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&admin)
+            .await
+            .expect("connect to PostgreSQL");
+        // The name is ours (hex from a UUID), not input.
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await
+            .expect("create test database");
+        pool.close().await;
+        let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+        let url = format!("{base}/{name}");
+        Some(Self { admin, name, url })
+    }
+
+    pub async fn drop_db(self) {
+        let pool = sqlx::AnyPool::connect(&self.admin).await.expect("connect");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&pool)
+        .await
+        .expect("drop test database");
+    }
+}
