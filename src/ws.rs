@@ -71,6 +71,7 @@ impl Conn<'_> {
         }
     }
 
+    /// Sends the close frame. The caller then waits for the client's (see [`finish_close`]).
     async fn close(&mut self, code: u16, reason: &'static str) {
         let _ = self
             .sink
@@ -79,7 +80,6 @@ impl Conn<'_> {
                 reason: Utf8Bytes::from_static(reason),
             })))
             .await;
-        let _ = self.sink.close().await;
     }
 
     async fn on_text(&mut self, text: &str) -> Flow {
@@ -284,6 +284,8 @@ async fn run(socket: WebSocket, app: &AppState) {
             Flow::Continue => {}
             Flow::Close(code, reason) => {
                 conn.close(code, reason).await;
+                finish_close(&mut stream).await;
+                let _ = conn.sink.close().await;
                 break;
             }
             Flow::Stop => break,
@@ -295,6 +297,21 @@ async fn run(socket: WebSocket, app: &AppState) {
     if let Some(handle) = conn.joined.take() {
         handle.disconnected().await;
     }
+}
+
+/// Completes the closing handshake: reads (and drops) what the client still sends until its
+/// close frame, for at most two seconds. Closing the TCP connection with unread data in it would
+/// make the kernel send a reset, and the client would see "connection reset" instead of our close
+/// code (a flooding client always has unread data in flight).
+async fn finish_close(stream: &mut futures_util::stream::SplitStream<WebSocket>) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(frame)) = stream.next().await {
+            if matches!(frame, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 async fn stopping(rx: &mut tokio::sync::watch::Receiver<bool>) {

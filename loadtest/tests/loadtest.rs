@@ -311,3 +311,63 @@ async fn bad_input_gets_a_clear_message_and_exit_1_without_hanging() {
     );
     running.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_leaves_the_rooms_and_reports_what_was_measured() {
+    let running = start(2).await;
+    let json = running.dir.path().join("partial.json");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_vardrum-loadtest"))
+        .args([
+            "--scenario",
+            "one-to-one",
+            "--calls",
+            "2",
+            "--duration",
+            "600",
+            "--no-progress",
+        ])
+        .args(["--url", &running.url(), "--secret-file", &running.secret()])
+        .args(["--json", &json.display().to_string()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until media flows through the server (its own counter), then press ^C.
+    let sfu = running.server.state.sfu.clone();
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while sfu.stats().snapshot().rtp_packets_forwarded < 200 {
+        assert!(
+            Instant::now() < deadline,
+            "no media flowed through the server"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(stdout.contains("INTERRUPTED"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["interrupted"], true);
+    assert_eq!(report["joins"]["succeeded"], 4);
+    assert!(report["tracks"]["packets_received"].as_u64().unwrap() > 0);
+    // Everyone left: the server's rooms empty out.
+    let deadline = Instant::now() + std::time::Duration::from_secs(30);
+    while sfu.room_count() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the load tester's rooms were not left"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    running.server.shutdown().await;
+}
