@@ -44,7 +44,12 @@ fn can_make_namespaces() -> Result<(), String> {
     Ok(())
 }
 
+// Ignored in the default run: in about one run in ten (seen twice, once in CI) the first 300
+// packets had not arrived after 30 s under 5 % loss, where they normally take 7-9 s. Whether a
+// handshake stalls under loss or is only slow is not known yet (see the session note); until it
+// is, run it with `cargo test --test lossy_network -- --ignored`.
 #[test]
+#[ignore = "flaky under 5 % loss: connection set-up sometimes takes over 30 s; investigate"]
 fn nack_recovers_video_lost_on_the_network() {
     if std::env::var_os(INSIDE).is_some() {
         return inside_the_namespace();
@@ -61,7 +66,13 @@ fn nack_recovers_video_lost_on_the_network() {
     let status = Command::new("unshare")
         .arg("-n")
         .arg(exe)
-        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            NAME,
+            "--nocapture",
+            "--test-threads=1",
+            "--ignored",
+        ])
         .env(INSIDE, "1")
         .status()
         .expect("unshare");
@@ -86,7 +97,9 @@ fn inside_the_namespace() {
         let mut anna = MediaParticipant::join(&server, "lossy", "anna", Role::Clinician).await;
         let mut pat = MediaParticipant::join(&server, "lossy", "pat", Role::Patient).await;
         // ~6 s of media: 100 video and 50 audio packets a second each way.
+        let t0 = std::time::Instant::now();
         let at_anna = anna.wait_media_from("pat", 300).await;
+        eprintln!("anna had 300 from pat after {:?}", t0.elapsed());
         let at_pat = pat.wait_media_from("anna", 300).await;
         for (who, r, from) in [("anna", &at_anna, "pat"), ("pat", &at_pat, "anna")] {
             // The newest half second is left out: those may still be in retransmission.
