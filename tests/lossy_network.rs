@@ -83,6 +83,13 @@ fn nack_recovers_video_lost_on_the_network() {
 }
 
 fn inside_the_namespace() {
+    // VARDRUM_TEST_LOG=vardrum_sfu=debug (say) shows the server's view while investigating.
+    if let Ok(filter) = std::env::var("VARDRUM_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     sh("ip link set lo up");
     sh("nft add table inet lossy");
     sh("nft add chain inet lossy in '{ type filter hook input priority 0 ; }'");
