@@ -421,6 +421,44 @@ impl<'de> Deserialize<'de> for Personnummer {
     }
 }
 
+/// Skatteverket's published test numbers (Testpersonnummer and Testsamordningsnummer): valid,
+/// and never issued to real people. For tests and development data; nothing else may use
+/// numbers that look real.
+pub mod test_numbers {
+    pub const SKATTEVERKET_TEST_PERSONNUMMER: &[&str] = &[
+        "189001019802",
+        "189001029819",
+        "189012219805",
+        "189909139801",
+        "191202119986",
+        "195712302842",
+        "196107293059",
+        "199006022397",
+        "199602292386",
+        "199908072391",
+        "200001012384",
+        "201602292383",
+        "201610252395",
+        "201702282383",
+        "201801012392",
+        "201912312392",
+    ];
+
+    pub const SKATTEVERKET_TEST_SAMORDNINGSNUMMER: &[&str] = &[
+        "191401682396",
+        "193006712388",
+        "195012812383",
+        "196212902396",
+        "197010632391",
+        "202210912396",
+        "202302882382",
+        "202312912393",
+    ];
+    /// Samordningsnummer whose birth month and/or day is unknown (00), from the same source.
+    pub const SKATTEVERKET_TEST_SAMORDNINGSNUMMER_UNKNOWN_DATE: &[&str] =
+        &["191500722390", "195302602395", "198000602394"];
+}
+
 #[cfg(test)]
 mod tests {
     //! The valid numbers here are Skatteverket's official test numbers (never issued to real
@@ -454,35 +492,10 @@ mod tests {
         }
     }
 
-    const SKATTEVERKET_TEST_PERSONNUMMER: &[&str] = &[
-        "189001019802",
-        "189001029819",
-        "189012219805",
-        "189909139801",
-        "191202119986",
-        "195712302842",
-        "196107293059",
-        "199006022397",
-        "199602292386",
-        "199908072391",
-        "200001012384",
-        "201602292383",
-        "201610252395",
-        "201702282383",
-        "201801012392",
-        "201912312392",
-    ];
-
-    const SKATTEVERKET_TEST_SAMORDNINGSNUMMER: &[&str] = &[
-        "191401682396",
-        "193006712388",
-        "195012812383",
-        "196212902396",
-        "197010632391",
-        "202210912396",
-        "202302882382",
-        "202312912393",
-    ];
+    use super::test_numbers::{
+        SKATTEVERKET_TEST_PERSONNUMMER, SKATTEVERKET_TEST_SAMORDNINGSNUMMER,
+        SKATTEVERKET_TEST_SAMORDNINGSNUMMER_UNKNOWN_DATE,
+    };
 
     #[test]
     fn every_official_test_personnummer_parses_in_12_and_10_digit_forms() {
@@ -528,7 +541,7 @@ mod tests {
     #[test]
     fn samordningsnummer_with_unknown_month_or_day_is_accepted_without_a_birth_date() {
         // From Skatteverket's test set; month 00 / day 60 mean "not established".
-        for n in ["191500722390", "195302602395", "198000602394"] {
+        for &n in SKATTEVERKET_TEST_SAMORDNINGSNUMMER_UNKNOWN_DATE {
             let p = ok(n);
             assert_eq!(p.kind(), Kind::Samordningsnummer, "{n}");
             assert_eq!(p.birth_date(), None, "{n}");
