@@ -1,29 +1,31 @@
 # Sourced by run.sh and bench.sh (needs $here = tests/e2e): installs Debian's chromium and the npm packages while the network is still there, exports CHROMIUM, and defines exec_on_loopback.
 
 script="$(basename "$0")"
+
+# install_debian PACKAGE WHAT: installs a Debian package as root, or says what is missing.
+install_debian() {
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "$script: installing Debian's $1" >&2
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "$1"
+  else
+    echo "$script: $2 (install Debian's $1: apt-get install $1)" >&2
+    exit 1
+  fi
+}
+
 chromium_bin="${CHROMIUM:-/usr/bin/chromium}"
 if [ ! -x "$chromium_bin" ]; then
-  if [ "$chromium_bin" = /usr/bin/chromium ] && [ "$(id -u)" -eq 0 ]; then
-    echo "$script: installing Debian's chromium" >&2
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+  if [ "$chromium_bin" = /usr/bin/chromium ]; then
+    install_debian chromium "no browser at $chromium_bin"
   else
-    echo "$script: no browser at $chromium_bin (install Debian's chromium: apt-get install chromium)" >&2
+    echo "$script: no browser at $chromium_bin" >&2
     exit 1
   fi
 fi
 export CHROMIUM="$chromium_bin"
 # nft cuts the namespace's network for the outage test.
-if ! command -v nft >/dev/null; then
-  if [ "$(id -u)" -eq 0 ]; then
-    echo "$script: installing Debian's nftables" >&2
-    apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y nftables
-  else
-    echo "$script: nft is missing (install Debian's nftables)" >&2
-    exit 1
-  fi
-fi
+command -v nft >/dev/null || install_debian nftables "nft is missing"
 if [ ! -d "$here/node_modules" ]; then
   (cd "$here" && npm ci --no-audit --no-fund)
 fi
