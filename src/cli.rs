@@ -98,6 +98,9 @@ pub struct ServeArgs {
     /// Directory of the browser client.
     #[arg(long, env = "VARDRUM_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
+    /// The region file the portal serves (config/regions/NAME.toml).
+    #[arg(long, env = "VARDRUM_REGION")]
+    pub region: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +160,9 @@ pub fn load_config(global: &GlobalArgs, serve: &ServeArgs) -> Result<Config, Con
     }
     if let Some(v) = serve.reconnect_grace_secs {
         config.rooms.reconnect_grace_secs = v;
+    }
+    if let Some(v) = &serve.region {
+        config.portal.region = v.clone();
     }
     if let Some(v) = &serve.web_dir {
         config.web_dir = v.clone();

@@ -43,6 +43,85 @@ pub struct Config {
     pub log: LogConfig,
     /// STUN/TURN servers handed to clients (browser `RTCIceServer` shape).
     pub ice_servers: Vec<IceServer>,
+    pub portal: PortalConfig,
+}
+
+/// The patient portal: the region it serves, where people come from (population register,
+/// identity providers) and how long sessions last.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PortalConfig {
+    /// The region file (`config/regions/NAME.toml`): one deployment serves one region.
+    pub region: PathBuf,
+    /// The population register as a JSON file of test persons. Defaults to the shipped test
+    /// register in development; production must name one (or, later, a real adapter).
+    pub register_file: Option<PathBuf>,
+    /// Staff added at start-up when missing (development: `config/dev/staff.json`).
+    pub staff_file: Option<PathBuf>,
+    /// A session ends after this long without a request.
+    pub session_idle_minutes: u64,
+    /// A session ends this long after login, whatever happens.
+    pub session_absolute_hours: u64,
+    /// Patients' e-legitimation broker. Unset in development: the built-in test IdP.
+    pub patient_oidc: Option<OidcConfig>,
+    /// Staff's identity provider (the hospital's). Unset in development: the built-in test IdP.
+    pub staff_oidc: Option<OidcConfig>,
+}
+
+/// One OpenID Connect provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Exactly as the provider states it; metadata is read from
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    /// A file holding the client secret (kept out of the config file).
+    pub client_secret_file: PathBuf,
+    /// The ID-token claim with the identity: the personnummer for patients (brokers differ:
+    /// e.g. `personal_identity_number`, `personalIdentityNumber`), the subject for staff.
+    pub identity_claim: String,
+    #[serde(default = "default_scopes")]
+    pub scopes: String,
+}
+
+fn default_scopes() -> String {
+    "openid profile".into()
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        Self {
+            region: shipped("config/regions/vasterbotten.toml"),
+            register_file: None,
+            staff_file: None,
+            session_idle_minutes: 30,
+            session_absolute_hours: 12,
+            patient_oidc: None,
+            staff_oidc: None,
+        }
+    }
+}
+
+impl PortalConfig {
+    /// The register file in use: the configured one, else in development the shipped test
+    /// register.
+    pub fn register_file(&self, mode: Mode) -> Option<PathBuf> {
+        match (&self.register_file, mode) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Mode::Development) => Some(shipped("config/dev/population-register.json")),
+            (None, Mode::Production) => None,
+        }
+    }
+
+    /// The staff file in use: the configured one, else in development the shipped test staff.
+    pub fn staff_file(&self, mode: Mode) -> Option<PathBuf> {
+        match (&self.staff_file, mode) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Mode::Development) => Some(shipped("config/dev/staff.json")),
+            (None, Mode::Production) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -96,6 +175,7 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             log: LogConfig::default(),
             ice_servers: Vec::new(),
+            portal: PortalConfig::default(),
         }
     }
 }
@@ -145,11 +225,17 @@ impl Default for LogConfig {
 
 /// The web client next to the sources when run with cargo, else `web/` in the working directory.
 fn default_web_dir() -> PathBuf {
-    let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
-    if built_in.is_dir() {
+    shipped("web")
+}
+
+/// A file shipped with the sources: next to them when run with cargo, else relative to the
+/// working directory (an installed copy).
+fn shipped(relative: &str) -> PathBuf {
+    let built_in = Path::new(env!("CARGO_MANIFEST_DIR")).join(relative);
+    if built_in.exists() {
         built_in
     } else {
-        PathBuf::from("web")
+        PathBuf::from(relative)
     }
 }
 
@@ -202,6 +288,45 @@ impl Config {
                 "public_url must start with http:// or https://".into(),
             ));
         }
+        let portal = &self.portal;
+        if portal.session_idle_minutes == 0 || portal.session_absolute_hours == 0 {
+            return Err(ConfigError::Invalid(
+                "portal.session_idle_minutes and portal.session_absolute_hours must be above 0"
+                    .into(),
+            ));
+        }
+        if portal.session_idle_minutes > portal.session_absolute_hours * 60 {
+            return Err(ConfigError::Invalid(
+                "portal.session_idle_minutes is longer than portal.session_absolute_hours".into(),
+            ));
+        }
+        if self.mode == Mode::Production {
+            if portal.patient_oidc.is_none() || portal.staff_oidc.is_none() {
+                return Err(ConfigError::Invalid(
+                    "production needs real identity providers: set [portal.patient_oidc] and \
+                     [portal.staff_oidc] (the built-in test IdP runs in development only)"
+                        .into(),
+                ));
+            }
+            if portal.register_file.is_none() {
+                return Err(ConfigError::Invalid(
+                    "production needs a population register: set portal.register_file".into(),
+                ));
+            }
+        }
+        for oidc in [&portal.patient_oidc, &portal.staff_oidc]
+            .into_iter()
+            .flatten()
+        {
+            if !(oidc.issuer.starts_with("https://")
+                || (self.mode == Mode::Development && oidc.issuer.starts_with("http://")))
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "identity provider issuer {} must be an https:// URL",
+                    oidc.issuer
+                )));
+            }
+        }
         if self.media.udp_listen.ip().is_unspecified() && self.media.public_ip.is_none() {
             return Err(ConfigError::Invalid(
                 "media.udp_listen is a wildcard address: set media.public_ip (--public-ip) to \
@@ -231,7 +356,18 @@ mod tests {
         let path = dir.path().join("v.toml");
         std::fs::write(
             &path,
-            "mode = \"production\"\n[http]\nlisten = \"0.0.0.0:443\"\n[media]\nudp_listen = \"0.0.0.0:50000\"\npublic_ip = \"192.0.2.7\"\n[[ice_servers]]\nurls = [\"turn:turn.example:3478\"]\nusername = \"u\"\ncredential = \"c\"\n",
+            concat!(
+                "mode = \"production\"\n[http]\nlisten = \"0.0.0.0:443\"\n",
+                "[media]\nudp_listen = \"0.0.0.0:50000\"\npublic_ip = \"192.0.2.7\"\n",
+                "[[ice_servers]]\nurls = [\"turn:turn.example:3478\"]\nusername = \"u\"\n",
+                "credential = \"c\"\n",
+                "[portal]\nregister_file = \"/etc/vardrum/register.json\"\n",
+                "[portal.patient_oidc]\nissuer = \"https://idp.example\"\nclient_id = \"v\"\n",
+                "client_secret_file = \"/etc/vardrum/p\"\n",
+                "identity_claim = \"personal_identity_number\"\n",
+                "[portal.staff_oidc]\nissuer = \"https://hsa.example\"\nclient_id = \"v\"\n",
+                "client_secret_file = \"/etc/vardrum/s\"\nidentity_claim = \"sub\"\n",
+            ),
         )
         .unwrap();
         let c = Config::from_file(&path).unwrap();
@@ -243,6 +379,34 @@ mod tests {
         std::fs::write(&path, "[http]\nlisten_typo = \"x\"\n").unwrap();
         let err = Config::from_file(&path).unwrap_err().to_string();
         assert!(err.contains("listen_typo"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_the_test_idp_and_plain_http_issuers() {
+        let mut c = Config {
+            mode: Mode::Production,
+            ..Config::default()
+        };
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("identity providers"), "{err}");
+        let oidc = OidcConfig {
+            issuer: "http://idp.example".into(),
+            client_id: "v".into(),
+            client_secret_file: "/s".into(),
+            identity_claim: "sub".into(),
+            scopes: default_scopes(),
+        };
+        c.portal.patient_oidc = Some(oidc.clone());
+        c.portal.staff_oidc = Some(oidc);
+        c.portal.register_file = Some("/r.json".into());
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("https://"), "{err}");
+        for p in [&mut c.portal.patient_oidc, &mut c.portal.staff_oidc] {
+            if let Some(o) = p {
+                o.issuer = "https://idp.example".into();
+            }
+        }
+        assert!(c.validate().is_ok());
     }
 
     #[test]

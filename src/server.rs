@@ -21,6 +21,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::{self, Db};
 use crate::metrics::{self, SignallingStats};
+use crate::portal::api::{self as portal_api, Portal, PortalError};
 use crate::{secret, ws};
 
 /// Largest HTTP request body accepted anywhere (the portal will raise it per route for uploads).
@@ -34,6 +35,7 @@ pub struct AppState {
     pub signalling: SignallingStats,
     pub shutdown: watch::Receiver<bool>,
     pub db: Db,
+    pub portal: Arc<Portal>,
 }
 
 /// A running server.
@@ -62,6 +64,8 @@ pub enum StartError {
     Http(SocketAddr, std::io::Error),
     #[error("cannot open the media port {0}: {1}")]
     Media(SocketAddr, std::io::Error),
+    #[error(transparent)]
+    Portal(#[from] PortalError),
 }
 
 impl Server {
@@ -112,6 +116,15 @@ impl Server {
             None => format!("http://{http_addr}/"),
         };
 
+        let built = Portal::build(&config, &base_url, db.clone(), clock.clone()).await?;
+        if built.test_idp.is_some() {
+            tracing::warn!(
+                "the built-in test identity provider is serving logins at /dev-idp/ \
+                 (development mode only)"
+            );
+        }
+        let api = portal_api::router(&built);
+
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
             sfu: sfu.clone(),
@@ -120,8 +133,9 @@ impl Server {
             signalling: SignallingStats::default(),
             shutdown: shutdown_rx.clone(),
             db,
+            portal: built.portal.clone(),
         });
-        let app = router(state.clone(), config.web_dir.clone());
+        let app = router(state.clone(), config.web_dir.clone(), api);
         let mut stop = shutdown_rx;
         let task = tokio::spawn(async move {
             axum::serve(
@@ -212,16 +226,18 @@ async fn record(db: &Db, clock: &dyn Clock, event: RoomLifecycle) {
     }
 }
 
-fn router(state: Arc<AppState>, web_dir: PathBuf) -> Router {
+fn router(state: Arc<AppState>, web_dir: PathBuf, api: Router) -> Router {
     let call_page = ServeFile::new(web_dir.join("call.html"));
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .route_service("/call/{room}", call_page)
-        .fallback_service(ServeDir::new(&web_dir).append_index_html_on_directories(true))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        // The API limits its bodies itself, answering in its own JSON error shape.
+        .merge(api)
+        .fallback_service(ServeDir::new(&web_dir).append_index_html_on_directories(true))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(

@@ -55,8 +55,10 @@ use crate::db::Db;
 
 use super::audit::{self, Action, Actor, AuditError, NewEntry, PatientViewEntry};
 use super::contact::{self, EmailAddress, FieldError, PhoneNumber, Problem};
+use super::events::Event;
 use super::guardians::{self, ActingAs, ChildChoice, ProxyError};
 use super::personnummer::{Date, Personnummer};
+use super::policy::DecisionRecord;
 use super::region::{Language, Localized, ProtectedIdentityRule, RegionConfig};
 use super::register::{PopulationRegister, RegisterError, RegisterPerson};
 
@@ -86,6 +88,8 @@ pub enum RegisteredBy {
     Patient,
     /// Staff, for a patient ("Vårdpersonal kan också registrera ditt användarkonto åt dig").
     Staff,
+    /// A guardian, when first acting for the child.
+    Guardian,
 }
 
 impl RegisteredBy {
@@ -93,6 +97,7 @@ impl RegisteredBy {
         match self {
             RegisteredBy::Patient => "patient",
             RegisteredBy::Staff => "staff",
+            RegisteredBy::Guardian => "guardian",
         }
     }
 
@@ -100,6 +105,7 @@ impl RegisteredBy {
         match s {
             "patient" => Some(RegisteredBy::Patient),
             "staff" => Some(RegisteredBy::Staff),
+            "guardian" => Some(RegisteredBy::Guardian),
             _ => None,
         }
     }
@@ -297,6 +303,10 @@ pub struct OwnData {
     pub account: Account,
     /// Newest first, as the patient's access-log view shows it.
     pub access_log: Vec<PatientViewEntry>,
+    /// What was done on the account and by whom (the person or their guardian).
+    pub events: Vec<Event>,
+    /// The person's decisions on privacy-policy versions.
+    pub policy_decisions: Vec<DecisionRecord>,
 }
 
 /// What a deletion removed.
@@ -536,11 +546,15 @@ impl Accounts {
     pub async fn export_own_data(&self, owner: &Personnummer) -> Result<OwnData, AccountError> {
         let account = self.account(owner).await?;
         let access_log = audit::entries_for_patient(&self.db, owner).await?;
+        let events = super::events::for_account(&self.db, account.id.as_str()).await?;
+        let policy_decisions = super::policy::for_account(&self.db, account.id.as_str()).await?;
         Ok(OwnData {
             format: EXPORT_FORMAT,
             exported_at: self.now()?,
             account,
             access_log,
+            events,
+            policy_decisions,
         })
     }
 
@@ -552,8 +566,19 @@ impl Accounts {
         // Writes only, rows that refer to the account first, so that foreign keys hold at every
         // statement and SQLite takes its write lock at the first one (a read first would have to
         // upgrade its lock later, which can fail under concurrent writers).
+        for table in ["account_settings", "account_events", "policy_decisions"] {
+            // The table names are ours, from the list above, not input.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE account_id IN \
+                 (SELECT id FROM accounts WHERE personnummer = $1)"
+            )))
+            .bind(owner.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        // Logged in nowhere any more.
         sqlx::query(
-            "DELETE FROM account_settings WHERE account_id IN \
+            "DELETE FROM sessions WHERE realm = 'patient' AND principal IN \
              (SELECT id FROM accounts WHERE personnummer = $1)",
         )
         .bind(owner.as_str())
@@ -587,6 +612,38 @@ impl Accounts {
             guardians::act_for(self.register.as_ref(), &self.region, today, guardian, child)
                 .await?,
         )
+    }
+
+    /// The account with this id (a session's principal), if it still exists.
+    pub async fn account_by_id(&self, id: &str) -> Result<Option<Account>, AccountError> {
+        let row = sqlx::query(concat!(account_select!(), "WHERE a.id = $1"))
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    /// The child's account for a guardian acting for it ([`Accounts::act_for`] has checked the
+    /// rules): created from the register the first time, like a first login, and otherwise left
+    /// as it is. The region's protected-identity rule applies to the child as to anyone.
+    pub async fn open_for_proxy(&self, acting: &ActingAs) -> Result<Account, AccountError> {
+        let child = acting.subject();
+        if let Some(account) = self.find(child).await? {
+            return Ok(account);
+        }
+        let person = self.lookup(child).await?;
+        if let Some(refusal) = self.protected_identity_refusal(&person) {
+            return Err(refusal);
+        }
+        let now = self.now()?;
+        match self
+            .insert(&person, RegisteredBy::Guardian, now, None)
+            .await
+        {
+            // Two tabs at once: the other made it.
+            Err(AccountError::AlreadyExists) => self.account(child).await,
+            other => other,
+        }
     }
 
     /// The children a guardian can act for today (see [`guardians::children`]).

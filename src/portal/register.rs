@@ -218,6 +218,19 @@ impl FileRegister {
     pub fn personnummer(&self) -> impl Iterator<Item = &Personnummer> {
         self.persons.keys()
     }
+
+    /// Every person, by family and given name (the built-in test IdP offers them to pick from).
+    pub fn persons(&self) -> Vec<&RegisterPerson> {
+        let mut persons: Vec<&RegisterPerson> = self.persons.values().collect();
+        persons.sort_by(|a, b| {
+            (&a.family_name, &a.given_name, a.personnummer.as_str()).cmp(&(
+                &b.family_name,
+                &b.given_name,
+                b.personnummer.as_str(),
+            ))
+        });
+        persons
+    }
 }
 
 impl PopulationRegister for FileRegister {

@@ -8,9 +8,14 @@ pub const TABLES: &[&str] = &[
     "_sqlx_migrations",
     "access_log",
     "access_log_anchor",
+    "account_events",
     "account_settings",
     "accounts",
     "call_sessions",
+    "oidc_logins",
+    "policy_decisions",
+    "sessions",
+    "staff",
 ];
 
 /// A fresh, empty PostgreSQL database for one test, dropped by [`PgDatabase::drop_db`].

@@ -1,0 +1,469 @@
+//! The portal's JSON API under `/api/v1` (contract: `docs/portal-api.md`, served as OpenAPI at
+//! `/api/v1/openapi.json`), with what every handler shares: the [`Portal`] state, the session
+//! cookie, CSRF checks, and the client's address and user agent for the access log.
+
+mod auth;
+pub mod error;
+mod patient;
+mod staff;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+
+use crate::clock::Clock;
+use crate::config::{Config, Mode, OidcConfig};
+use crate::db::Db;
+
+use super::accounts::{Account, Accounts, StaffAccess};
+use super::audit::Actor;
+use super::oidc::{self, ClientConfig};
+use super::personnummer::{Date, Personnummer};
+use super::region::{RegionConfig, RegionConfigError};
+use super::register::{FileRegister, FileRegisterError, PopulationRegister};
+use super::sessions::{self, Lifetimes, Realm, Session, Sessions};
+use super::staff::{Staff, StaffFileError, StaffMember, read_staff_file};
+use super::test_idp::{TestIdp, TestIdpError, TestPerson};
+use error::{ApiError, MAX_JSON_BYTES};
+
+/// The OpenAPI document, kept beside the code it describes.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The ID-token claim the built-in test IdP puts the personnummer in.
+const TEST_IDP_PERSONNUMMER_CLAIM: &str = "personal_identity_number";
+
+/// Everything the portal's handlers share.
+pub struct Portal {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub region: Arc<RegionConfig>,
+    pub accounts: Accounts,
+    pub staff: Staff,
+    pub sessions: Sessions,
+    pub patient_oidc: oidc::Client,
+    pub staff_oidc: oidc::Client,
+    /// Cookies carry `Secure` (always, except plain-HTTP development).
+    pub secure_cookies: bool,
+    /// `scheme://host[:port]` of the public URL: state-changing requests must come from here.
+    pub origin: String,
+    /// The URL people open, ending in `/`.
+    pub base_url: String,
+}
+
+impl fmt::Debug for Portal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Portal")
+            .field("region", &self.region.id)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PortalError {
+    #[error(transparent)]
+    Region(#[from] RegionConfigError),
+    #[error(transparent)]
+    Register(#[from] FileRegisterError),
+    #[error(transparent)]
+    StaffFile(#[from] StaffFileError),
+    #[error(transparent)]
+    TestIdp(#[from] TestIdpError),
+    #[error("no population register configured: set portal.register_file")]
+    NoRegister,
+    #[error("cannot read the client secret file {0}: {1}")]
+    ClientSecret(PathBuf, std::io::Error),
+    #[error("the public URL {0} is not a valid URL")]
+    BaseUrl(String),
+}
+
+/// A built portal: its state, and the test IdP when one serves this process.
+pub struct Built {
+    pub portal: Arc<Portal>,
+    pub test_idp: Option<Arc<TestIdp>>,
+}
+
+impl Portal {
+    /// Loads the region, the register and the identity providers for a server reachable at
+    /// `base_url`.
+    pub async fn build(
+        config: &Config,
+        base_url: &str,
+        db: Db,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Built, PortalError> {
+        let region = Arc::new(RegionConfig::load(&config.portal.region)?);
+        let register_path = config
+            .portal
+            .register_file(config.mode)
+            .ok_or(PortalError::NoRegister)?;
+        let register = FileRegister::load(&register_path)?;
+        let staff = Staff::new(db.clone());
+        let now = i64::try_from(clock.now_unix()).unwrap_or(i64::MAX);
+        let staff_file = config.portal.staff_file(config.mode);
+        if let Some(path) = &staff_file {
+            staff.seed_from_file(path, now).await?;
+        }
+
+        let url = url::Url::parse(base_url).map_err(|_| PortalError::BaseUrl(base_url.into()))?;
+        let origin = url.origin().ascii_serialization();
+        let secure_cookies = url.scheme() == "https" || config.mode == Mode::Production;
+
+        let redirect = |realm: Realm| format!("{base_url}api/v1/auth/{}/callback", realm.as_str());
+        let needs_test_idp =
+            config.portal.patient_oidc.is_none() || config.portal.staff_oidc.is_none();
+        let mut test_idp = if needs_test_idp {
+            Some(TestIdp::new(config.mode, clock.clone())?)
+        } else {
+            None
+        };
+
+        let patient_config = match &config.portal.patient_oidc {
+            Some(c) => client_config(Realm::Patient, c, redirect(Realm::Patient))?,
+            None => {
+                let persons = register
+                    .persons()
+                    .into_iter()
+                    .map(|p| {
+                        let mut claims = serde_json::Map::new();
+                        claims.insert(
+                            TEST_IDP_PERSONNUMMER_CLAIM.into(),
+                            p.personnummer.as_str().into(),
+                        );
+                        claims.insert("given_name".into(), p.given_name.clone().into());
+                        claims.insert("family_name".into(), p.family_name.clone().into());
+                        TestPerson {
+                            subject: format!("test-{}", p.personnummer.as_str()),
+                            label: format!(
+                                "{} {} ({})",
+                                p.given_name, p.family_name, p.personnummer
+                            ),
+                            claims,
+                        }
+                    })
+                    .collect();
+                let idp = test_idp.as_mut().ok_or(TestIdpError::Production)?;
+                let issuer = idp.add_realm(
+                    base_url,
+                    Realm::Patient.as_str(),
+                    redirect(Realm::Patient),
+                    persons,
+                    Some(TEST_IDP_PERSONNUMMER_CLAIM.into()),
+                );
+                test_client(Realm::Patient, issuer, TEST_IDP_PERSONNUMMER_CLAIM)
+            }
+        };
+        let staff_config = match &config.portal.staff_oidc {
+            Some(c) => client_config(Realm::Staff, c, redirect(Realm::Staff))?,
+            None => {
+                let listed = match &staff_file {
+                    Some(path) => read_staff_file(path)?,
+                    None => Vec::new(),
+                };
+                let persons = listed
+                    .into_iter()
+                    .map(|s| TestPerson {
+                        label: format!("{} {} ({})", s.given_name, s.family_name, s.role.as_str()),
+                        subject: s.subject,
+                        claims: serde_json::Map::new(),
+                    })
+                    .collect();
+                let idp = test_idp.as_mut().ok_or(TestIdpError::Production)?;
+                let issuer = idp.add_realm(
+                    base_url,
+                    Realm::Staff.as_str(),
+                    redirect(Realm::Staff),
+                    persons,
+                    None,
+                );
+                test_client(Realm::Staff, issuer, "sub")
+            }
+        };
+
+        let lifetimes = Lifetimes {
+            idle_secs: secs(config.portal.session_idle_minutes * 60),
+            absolute_secs: secs(config.portal.session_absolute_hours * 3600),
+        };
+        let register: Arc<dyn PopulationRegister> = Arc::new(register);
+        let portal = Portal {
+            accounts: Accounts::new(db.clone(), register, region.clone(), clock.clone()),
+            staff,
+            sessions: Sessions::new(db.clone(), clock.clone(), lifetimes),
+            patient_oidc: oidc::Client::new(patient_config, db.clone(), clock.clone()),
+            staff_oidc: oidc::Client::new(staff_config, db.clone(), clock.clone()),
+            db,
+            clock,
+            region,
+            secure_cookies,
+            origin,
+            base_url: base_url.to_owned(),
+        };
+        Ok(Built {
+            portal: Arc::new(portal),
+            test_idp: test_idp.map(Arc::new),
+        })
+    }
+
+    pub fn now(&self) -> i64 {
+        i64::try_from(self.clock.now_unix()).unwrap_or(i64::MAX)
+    }
+
+    pub fn today(&self) -> Date {
+        Date::today(self.clock.as_ref())
+    }
+
+    pub fn oidc(&self, realm: Realm) -> &oidc::Client {
+        match realm {
+            Realm::Patient => &self.patient_oidc,
+            Realm::Staff => &self.staff_oidc,
+        }
+    }
+
+    /// The live session of the request, of the given realm, with the CSRF checks a
+    /// state-changing method needs. No session, a timed-out one, or one of the other realm:
+    /// `401 not_logged_in`.
+    pub async fn session(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        realm: Realm,
+    ) -> Result<Session, ApiError> {
+        let token = cookie(headers, sessions::COOKIE).ok_or_else(ApiError::not_logged_in)?;
+        let session = self
+            .sessions
+            .resume(&token)
+            .await?
+            .ok_or_else(ApiError::not_logged_in)?;
+        if session.realm != realm {
+            return Err(ApiError::not_logged_in());
+        }
+        if !matches!(*method, Method::GET | Method::HEAD) {
+            self.check_csrf(headers, &session)?;
+        }
+        Ok(session)
+    }
+
+    /// Any live session, whatever its realm (for `GET /session` and logout).
+    pub async fn any_session(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<Session, ApiError> {
+        let token = cookie(headers, sessions::COOKIE).ok_or_else(ApiError::not_logged_in)?;
+        let session = self
+            .sessions
+            .resume(&token)
+            .await?
+            .ok_or_else(ApiError::not_logged_in)?;
+        if !matches!(*method, Method::GET | Method::HEAD) {
+            self.check_csrf(headers, &session)?;
+        }
+        Ok(session)
+    }
+
+    /// The synchroniser token must come back in a header (a cross-site form cannot set one),
+    /// and a browser-sent `Origin`, when present, must be ours.
+    fn check_csrf(&self, headers: &HeaderMap, session: &Session) -> Result<(), ApiError> {
+        let refuse = || {
+            ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "csrf",
+                "missing or wrong X-CSRF-Token header, or a request from another site",
+            )
+        };
+        if let Some(origin) = headers.get(header::ORIGIN)
+            && origin.as_bytes() != self.origin.as_bytes()
+        {
+            return Err(refuse());
+        }
+        let sent = headers
+            .get("x-csrf-token")
+            .map(HeaderValue::as_bytes)
+            .ok_or_else(refuse)?;
+        if !constant_time_eq(sent, session.csrf_token.as_bytes()) {
+            return Err(refuse());
+        }
+        Ok(())
+    }
+
+    /// The logged-in patient's own account (the session's principal). A session whose account
+    /// is gone is no session.
+    pub async fn session_account(&self, session: &Session) -> Result<Account, ApiError> {
+        self.accounts
+            .account_by_id(&session.principal)
+            .await?
+            .ok_or_else(ApiError::not_logged_in)
+    }
+
+    /// The staff member behind a staff session.
+    pub async fn session_staff(&self, session: &Session) -> Result<StaffMember, ApiError> {
+        self.staff
+            .by_id(&session.principal)
+            .await?
+            .ok_or_else(ApiError::not_logged_in)
+    }
+
+    /// What the access log needs about a staff request.
+    pub fn staff_access(
+        &self,
+        member: &StaffMember,
+        session: &Session,
+        client: &ClientInfo,
+    ) -> StaffAccess {
+        StaffAccess {
+            actor: Actor::staff(
+                member.id.clone(),
+                member.role.as_str(),
+                session.care_unit.clone().unwrap_or_default(),
+            ),
+            client_ip: client.ip,
+            user_agent: client.user_agent.clone(),
+        }
+    }
+
+    /// A `Set-Cookie` value for the session (or, with `None`, one that clears it).
+    pub fn session_cookie(&self, token: Option<&str>) -> HeaderValue {
+        self.cookie_header(sessions::COOKIE, token, "/")
+    }
+
+    pub fn cookie_header(&self, name: &str, value: Option<&str>, path: &str) -> HeaderValue {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        let text = match value {
+            Some(v) => format!("{name}={v}; Path={path}; HttpOnly; SameSite=Lax{secure}"),
+            None => format!("{name}=; Path={path}; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
+        };
+        // Tokens are URL-safe base64, so the header is always valid.
+        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// Reads a personnummer from a request field, naming the field when it is refused.
+    pub fn parse_personnummer(&self, field: &str, input: &str) -> Result<Personnummer, ApiError> {
+        Personnummer::parse(input, self.today()).map_err(|e| {
+            ApiError::invalid(field, format!("not a valid personnummer ({})", e.code()))
+        })
+    }
+}
+
+fn secs(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn client_config(
+    realm: Realm,
+    config: &OidcConfig,
+    redirect_uri: String,
+) -> Result<ClientConfig, PortalError> {
+    let secret = std::fs::read_to_string(&config.client_secret_file)
+        .map_err(|e| PortalError::ClientSecret(config.client_secret_file.clone(), e))?;
+    Ok(ClientConfig {
+        realm,
+        issuer: config.issuer.clone(),
+        client_id: config.client_id.clone(),
+        client_secret: secret.trim().to_owned(),
+        redirect_uri,
+        identity_claim: config.identity_claim.clone(),
+        scopes: config.scopes.clone(),
+    })
+}
+
+fn test_client(realm: Realm, issuer: &super::test_idp::Issuer, claim: &str) -> ClientConfig {
+    ClientConfig {
+        realm,
+        issuer: issuer.issuer.clone(),
+        client_id: issuer.client_id.clone(),
+        client_secret: issuer.client_secret.clone(),
+        redirect_uri: issuer.redirect_uri.clone(),
+        identity_claim: claim.to_owned(),
+        scopes: "openid profile".into(),
+    }
+}
+
+/// The value of one cookie of the request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Where a request came from, for the access log.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    pub fn from_request(peer: Option<SocketAddr>, headers: &HeaderMap) -> Self {
+        Self {
+            ip: peer.map(|p| p.ip()),
+            user_agent: headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                // The log keeps what identifies a browser, not an essay.
+                .map(|v| v.chars().take(256).collect()),
+        }
+    }
+}
+
+/// The API routes, and the test IdP's when one runs.
+pub fn router(built: &Built) -> Router {
+    let portal = built.portal.clone();
+    let api = Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/region", get(patient::region))
+        .route("/policy", get(patient::policy))
+        .route("/auth/{realm}/login", get(auth::login))
+        .route("/auth/{realm}/callback", get(auth::callback))
+        .route("/auth/logout", post(auth::logout))
+        .route("/session", get(auth::session))
+        .route("/policy/decision", post(patient::policy_decision))
+        .route(
+            "/me",
+            get(patient::me)
+                .put(patient::update_me)
+                .delete(patient::delete_me),
+        )
+        .route("/me/access-log", get(patient::access_log))
+        .route("/me/export", get(patient::export))
+        .route("/me/children", get(patient::children))
+        .route("/acting-as", put(patient::acting_as))
+        .route("/staff/care-unit", put(staff::care_unit))
+        .route("/staff/patients/lookup", post(staff::lookup_patient))
+        .route("/staff/patients", post(staff::register_patient))
+        .route(
+            "/admin/staff",
+            get(staff::list_staff).post(staff::create_staff),
+        )
+        .fallback(api_not_found)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        .with_state(portal);
+    let api = Router::new().nest("/api/v1", api);
+    match &built.test_idp {
+        Some(idp) => api.merge(idp.clone().router()),
+        None => api,
+    }
+}
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::not_found()
+}

@@ -1,0 +1,157 @@
+//! The staff side of the API: choosing the care unit worked in, looking up and registering
+//! patients (each a PDL access, logged before anything is read), and administrators managing
+//! staff.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use crate::portal::sessions::{Realm, Session};
+use crate::portal::staff::{NewStaff, Role, StaffMember};
+
+use super::auth::session_body;
+use super::error::{ApiError, JsonBody};
+use super::{ClientInfo, Portal};
+
+/// The longest purpose text kept in the access log.
+const MAX_PURPOSE_CHARS: usize = 500;
+
+async fn staff_request(
+    portal: &Portal,
+    method: &Method,
+    headers: &HeaderMap,
+    role: Option<Role>,
+) -> Result<(Session, StaffMember), ApiError> {
+    let session = portal.session(method, headers, Realm::Staff).await?;
+    let member = portal.session_staff(&session).await?;
+    if let Some(role) = role
+        && member.role != role
+    {
+        return Err(ApiError::forbidden(format!(
+            "this needs the {} role",
+            role.as_str()
+        )));
+    }
+    Ok((session, member))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CareUnitBody {
+    care_unit: String,
+}
+
+pub async fn care_unit(
+    State(portal): State<Arc<Portal>>,
+    method: Method,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CareUnitBody>,
+) -> Result<Response, ApiError> {
+    let (session, member) = staff_request(&portal, &method, &headers, None).await?;
+    if !member.care_units.contains(&body.care_unit) {
+        return Err(ApiError::invalid("care_unit", "not one of your care units"));
+    }
+    portal
+        .sessions
+        .set_care_unit(&session.token_hash, &body.care_unit)
+        .await?;
+    let session = Session {
+        care_unit: Some(body.care_unit),
+        ..session
+    };
+    Ok(Json(session_body(&portal, &session).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatientBody {
+    personnummer: String,
+    #[serde(default)]
+    purpose: Option<String>,
+}
+
+impl PatientBody {
+    fn purpose(&self) -> Result<Option<&str>, ApiError> {
+        match self.purpose.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(p) if p.chars().count() > MAX_PURPOSE_CHARS || p.chars().any(char::is_control) => {
+                Err(ApiError::invalid(
+                    "purpose",
+                    "too long or contains control characters",
+                ))
+            }
+            Some(p) => Ok(Some(p)),
+        }
+    }
+}
+
+pub async fn lookup_patient(
+    State(portal): State<Arc<Portal>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<PatientBody>,
+) -> Result<Response, ApiError> {
+    let (session, member) =
+        staff_request(&portal, &method, &headers, Some(Role::Clinician)).await?;
+    let patient = portal.parse_personnummer("personnummer", &body.personnummer)?;
+    let purpose = body.purpose()?;
+    let access = portal.staff_access(
+        &member,
+        &session,
+        &ClientInfo::from_request(Some(peer), &headers),
+    );
+    let view = portal
+        .accounts
+        .staff_read_account(&access, &patient, purpose)
+        .await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(view)).into_response())
+}
+
+pub async fn register_patient(
+    State(portal): State<Arc<Portal>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<PatientBody>,
+) -> Result<Response, ApiError> {
+    let (session, member) =
+        staff_request(&portal, &method, &headers, Some(Role::Clinician)).await?;
+    let patient = portal.parse_personnummer("personnummer", &body.personnummer)?;
+    let purpose = body.purpose()?;
+    let access = portal.staff_access(
+        &member,
+        &session,
+        &ClientInfo::from_request(Some(peer), &headers),
+    );
+    let account = portal
+        .accounts
+        .register_for_patient(&access, &patient, purpose)
+        .await?;
+    Ok((StatusCode::CREATED, Json(account)).into_response())
+}
+
+pub async fn list_staff(
+    State(portal): State<Arc<Portal>>,
+    method: Method,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    staff_request(&portal, &method, &headers, Some(Role::Administrator)).await?;
+    Ok(Json(portal.staff.list().await?).into_response())
+}
+
+pub async fn create_staff(
+    State(portal): State<Arc<Portal>>,
+    method: Method,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<NewStaff>,
+) -> Result<Response, ApiError> {
+    staff_request(&portal, &method, &headers, Some(Role::Administrator)).await?;
+    let member = portal.staff.create(&body, portal.now()).await?;
+    Ok((StatusCode::CREATED, Json(member)).into_response())
+}
