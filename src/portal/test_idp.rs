@@ -308,7 +308,7 @@ async fn authorize_page(
         })
         .collect();
     let free_text = if issuer.free_text_claim.is_some() {
-        "<p><label for=\"free_text\">Annat personnummer / other personal identity number</label> \
+        "<p><label for=\"free_text\">Annan identitet / other identity</label> \
          <input id=\"free_text\" name=\"free_text\" autocomplete=\"off\"> \
          <button type=\"submit\" name=\"subject\" value=\"\">Logga in / Log in</button></p>"
     } else {
@@ -341,10 +341,15 @@ async fn authorize(
             && chosen.is_empty()
             && !text.trim().is_empty()
         {
-            // Passed on as typed: the relying party must validate what a broker sends.
-            let mut claims = serde_json::Map::new();
-            claims.insert(claim.clone(), json!(text.trim()));
-            (format!("free-{}", &random_token()[..12]), claims)
+            // Passed on as typed: the relying party must validate what a provider sends.
+            let text = text.trim();
+            if claim == "sub" {
+                (text.to_owned(), serde_json::Map::new())
+            } else {
+                let mut claims = serde_json::Map::new();
+                claims.insert(claim.clone(), json!(text));
+                (format!("free-{}", &random_token()[..12]), claims)
+            }
         } else {
             return Err(Reject(
                 StatusCode::BAD_REQUEST,

@@ -51,6 +51,14 @@ impl TestServer {
     }
 
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        Self::start_with_clock(tweak, Arc::new(vardrum::clock::SystemClock)).await
+    }
+
+    /// A server whose every clock (tokens, sessions, the test IdP, records) is `clock`.
+    pub async fn start_with_clock(
+        tweak: impl FnOnce(&mut Config),
+        clock: Arc<dyn vardrum::clock::Clock>,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config {
             data_dir: dir.path().to_owned(),
@@ -59,7 +67,9 @@ impl TestServer {
         config.http.listen = "127.0.0.1:0".parse().unwrap();
         config.media.udp_listen = "127.0.0.1:0".parse().unwrap();
         tweak(&mut config);
-        let server = Server::start(config).await.expect("server starts");
+        let server = Server::start_with_clock(config, clock)
+            .await
+            .expect("server starts");
         let secret = std::fs::read(dir.path().join("token-secret")).expect("dev secret");
         Self {
             server: Some(server),

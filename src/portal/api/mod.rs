@@ -181,7 +181,8 @@ impl Portal {
                     Realm::Staff.as_str(),
                     redirect(Realm::Staff),
                     persons,
-                    None,
+                    // Free text too: a subject the staff table does not know must be refused.
+                    Some("sub".into()),
                 );
                 test_client(Realm::Staff, issuer, "sub")
             }

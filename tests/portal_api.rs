@@ -1,0 +1,1145 @@
+//! The portal through its HTTP API, as a browser uses it, on SQLite (always) and PostgreSQL
+//! (when `VARDRUM_TEST_POSTGRES` names a server; required in CI): full logins through the
+//! built-in test IdP (a real OIDC issuer, code flow with PKCE), registration with register
+//! prefill, profile edits (never the personnummer), guardians, both regions' protected-identity
+//! rules, deletion of every row, export of all of it, one access-log entry per staff read,
+//! sessions (CSRF, idle and absolute timeouts, logout), policy decisions, and every class of bad
+//! input answered with its code and field.
+
+mod common;
+mod dbsupport;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::TestServer;
+use dbsupport::PgDatabase;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use vardrum::clock::ManualClock;
+use vardrum::config::Config;
+
+// Skatteverket test numbers only (config/dev/population-register.json).
+const ELSA: &str = "199006022397";
+const ERIK: &str = "199602292386";
+/// Elsa's son, born 2016-02-29.
+const LEO: &str = "201602292383";
+/// Elsa's daughter, born 2018-01-01.
+const MAJA: &str = "201801012392";
+/// Elsa's child with protected identity.
+const VERA: &str = "201702282383";
+/// Protected identity.
+const INGRID: &str = "195712302842";
+/// Protected identity, guardian of Alva.
+const KARL: &str = "196107293059";
+const ALVA: &str = "201610252395";
+const CLINICIAN: &str = "dev-clinician-anna";
+const ADMIN: &str = "dev-admin-bo";
+
+/// 2026-03-15T12:00:00Z: Leo is 10, Maja 8.
+const T0: u64 = 1_773_576_000;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// A server on the chosen database with a clock the test moves.
+struct Portal {
+    server: TestServer,
+    clock: Arc<ManualClock>,
+    base: String,
+}
+
+impl Portal {
+    async fn start(database_url: Option<&str>, tweak: impl FnOnce(&mut Config)) -> Self {
+        let clock = Arc::new(ManualClock::new(T0));
+        let url = database_url.map(str::to_owned);
+        let server = TestServer::start_with_clock(
+            |c| {
+                c.database_url = url;
+                tweak(c);
+            },
+            clock.clone(),
+        )
+        .await;
+        let base = server.server().base_url.clone();
+        Self {
+            server,
+            clock,
+            base,
+        }
+    }
+
+    fn db(&self) -> &vardrum::db::Db {
+        &self.server.server().state.db
+    }
+
+    fn browser(&self) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .expect("client"),
+            base: self.base.clone(),
+            csrf: None,
+        }
+    }
+
+    async fn logged_in(&self, realm: &str, subject: &str) -> Browser {
+        let mut b = self.browser();
+        let landing = b.login(realm, subject).await;
+        assert!(
+            !landing.contains("error="),
+            "login as {realm} {subject} failed: {landing}"
+        );
+        b
+    }
+
+    async fn count(&self, sql: &str, value: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_owned()))
+            .bind(value)
+            .fetch_one(self.db().pool())
+            .await
+            .expect("count");
+        n
+    }
+
+    async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+/// A browser: a cookie jar, and the session's CSRF token once logged in.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    csrf: Option<String>,
+}
+
+impl Browser {
+    /// Logs in through the realm's identity provider, picking `subject` on the test IdP's
+    /// page (a patient's subject is `test-` and the personnummer), or typing it in when it is
+    /// `typed:` and an identity. Returns where the login landed.
+    async fn login(&mut self, realm: &str, subject: &str) -> String {
+        let picker = self
+            .http
+            .get(format!("{}api/v1/auth/{realm}/login", self.base))
+            .send()
+            .await
+            .expect("login redirect");
+        assert_eq!(picker.status(), StatusCode::OK, "the IdP's picker page");
+        let url = picker.url().clone();
+        let page = picker.text().await.expect("picker page");
+        let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        if let Some(typed) = subject.strip_prefix("typed:") {
+            // The picker's free-text field: an identity the test IdP does not list.
+            form.push(("subject".into(), String::new()));
+            form.push(("free_text".into(), typed.into()));
+        } else {
+            assert!(
+                page.contains(&format!("value=\"{subject}\"")),
+                "{subject} is offered"
+            );
+            form.push(("subject".into(), subject.into()));
+        }
+        let mut action = url.clone();
+        action.set_query(None);
+        let landed = self
+            .http
+            .post(action)
+            .form(&form)
+            .send()
+            .await
+            .expect("pick");
+        let landing = landed.url().to_string();
+        if !landing.contains("error=") {
+            let (status, session) = self.get("session").await;
+            assert_eq!(status, StatusCode::OK, "{session}");
+            self.csrf = session["csrf_token"].as_str().map(str::to_owned);
+        }
+        landing
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}api/v1/{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(csrf) = &self.csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send(Method::POST, path, Some(body)).await
+    }
+}
+
+fn error_code(body: &Value) -> (&str, Option<&str>) {
+    (
+        body["error"]["code"].as_str().unwrap_or("(no code)"),
+        body["error"]["field"].as_str(),
+    )
+}
+
+fn profile(account: &Value) -> Value {
+    json!({
+        "given_name": account["given_name"],
+        "family_name": account["family_name"],
+        "mobile": account["mobile"],
+        "email": account["email"],
+        "settings": account["settings"],
+    })
+}
+
+fn staff_patient(personnummer: &str) -> Value {
+    json!({ "personnummer": personnummer, "purpose": "Videobesök" })
+}
+
+/// A copy of a shipped region file with some lines replaced, its policy text paths absolute.
+fn region_variant(dir: &Path, name: &str, replace: &[(&str, &str)]) -> PathBuf {
+    let shipped = repo(&format!("config/regions/{name}.toml"));
+    let mut text = std::fs::read_to_string(&shipped).expect("region file");
+    text = text.replace(
+        &format!("\"{name}/"),
+        &format!("\"{}/", repo(&format!("config/regions/{name}")).display()),
+    );
+    for (from, to) in replace {
+        assert!(text.contains(from), "{from} in {name}.toml");
+        text = text.replace(from, to);
+    }
+    let path = dir.join(format!("{name}-variant.toml"));
+    std::fs::write(&path, text).expect("write region");
+    path
+}
+
+macro_rules! on_both_databases {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario(None).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(pg) = super::PgDatabase::create().await else {
+                    return;
+                };
+                // The database is dropped whether the scenario passes or panics.
+                let outcome = futures_util::FutureExt::catch_unwind(
+                    std::panic::AssertUnwindSafe(super::$scenario(Some(&pg.url))),
+                )
+                .await;
+                pg.drop_db().await;
+                if let Err(panic) = outcome {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+        }
+    )*};
+}
+
+on_both_databases!(
+    login_registers_with_prefill_and_the_profile_is_editable_but_not_the_personnummer,
+    guardians_act_for_their_young_children_only,
+    protected_identity_follows_each_regions_rule,
+    deletion_removes_every_row_and_export_holds_all_of_it,
+    every_staff_read_writes_one_access_log_entry_and_audit_verify_finds_an_edit,
+    roles_and_realms_are_kept_apart,
+    sessions_need_csrf_and_end_by_timeout_and_logout,
+    a_significant_policy_version_waits_for_a_decision,
+    bad_input_gets_a_code_and_the_field_and_changes_nothing,
+    logins_that_do_not_match_a_started_one_are_refused,
+);
+
+async fn login_registers_with_prefill_and_the_profile_is_editable_but_not_the_personnummer(
+    db: Option<&str>,
+) {
+    let portal = Portal::start(db, |_| {}).await;
+    let elsa = portal.logged_in("patient", &format!("test-{ELSA}")).await;
+
+    let (status, session) = elsa.get("session").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(session["realm"], "patient");
+    assert_eq!(session["person"]["given_name"], "Elsa");
+    assert_eq!(session["acting_as"], Value::Null);
+
+    // Pre-filled from the register at the first login.
+    let (status, me) = elsa.get("me").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["personnummer"], ELSA);
+    assert_eq!(me["family_name"], "Testsson");
+    assert_eq!(me["mobile"], "+46701740605");
+    assert_eq!(me["email"], "elsa.testsson@example.org");
+    assert_eq!(me["registered_by"], "patient");
+
+    // Edits in Swedish form come back normalised.
+    let mut edit = profile(&me);
+    edit["mobile"] = json!("070-123 45 67");
+    edit["email"] = json!("elsa@example.org");
+    edit["settings"]["notify_sms"] = json!(true);
+    edit["settings"]["language"] = json!("en");
+    let (status, updated) = elsa.put("me", edit.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["mobile"], "+46701234567");
+    assert_eq!(updated["settings"]["language"], "en");
+
+    // The personnummer is not a field of the profile: refused, nothing changed.
+    let mut sneaky = edit.clone();
+    sneaky["personnummer"] = json!(ERIK);
+    sneaky["given_name"] = json!("Changed");
+    let (status, body) = elsa.put("me", sneaky).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&body), ("unknown_field", Some("personnummer")));
+    let (_, me) = elsa.get("me").await;
+    assert_eq!(me["personnummer"], ELSA);
+    assert_eq!(me["given_name"], "Elsa");
+
+    // A second login finds the account as edited: the register does not overwrite it.
+    let again = portal.logged_in("patient", &format!("test-{ELSA}")).await;
+    let (_, me) = again.get("me").await;
+    assert_eq!(me["mobile"], "+46701234567");
+    assert_eq!(me["id"], updated["id"]);
+    portal.stop().await;
+}
+
+async fn guardians_act_for_their_young_children_only(db: Option<&str>) {
+    let portal = Portal::start(db, |_| {}).await;
+    let elsa = portal.logged_in("patient", &format!("test-{ELSA}")).await;
+
+    let (status, children) = elsa.get("me/children").await;
+    assert_eq!(status, StatusCode::OK);
+    let offered: Vec<&str> = children
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|c| c["personnummer"].as_str())
+        .collect();
+    assert!(
+        offered.contains(&LEO) && offered.contains(&MAJA),
+        "{offered:?}"
+    );
+    assert!(!offered.contains(&VERA), "a protected child is not offered");
+
+    let (status, session) = elsa.put("acting-as", json!({ "child": MAJA })).await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    assert_eq!(session["acting_as"]["personnummer"], MAJA);
+    assert_eq!(session["acting_as"]["given_name"], "Maja");
+
+    // Now "me" is Maja; an edit is hers, and records both identities.
+    let (_, maja) = elsa.get("me").await;
+    assert_eq!(maja["personnummer"], MAJA);
+    assert_eq!(maja["registered_by"], "guardian");
+    let mut edit = profile(&maja);
+    edit["email"] = json!("maja.foralder@example.org");
+    let (status, _) = elsa.put("me", edit).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, export) = elsa.get("me/export").await;
+    assert_eq!(export["account"]["personnummer"], MAJA);
+    let events = export["events"].as_array().expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "profile_update" && e["actor_personnummer"] == ELSA),
+        "{events:?}"
+    );
+    // A guardian cannot delete the child's account.
+    let (status, body) = elsa.send(Method::DELETE, "me", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+
+    // Someone else's child, a protected child and a number nobody has: one answer.
+    let (status_other, other) = elsa.put("acting-as", json!({ "child": ERIK })).await;
+    let (status_protected, protected) = elsa.put("acting-as", json!({ "child": VERA })).await;
+    let (status_nobody, nobody) = elsa
+        .put("acting-as", json!({ "child": "189001029819" }))
+        .await;
+    assert_eq!(status_other, StatusCode::NOT_FOUND);
+    assert_eq!((status_other, &other), (status_protected, &protected));
+    assert_eq!((status_other, &other), (status_nobody, &nobody));
+
+    // Back to herself.
+    let (status, session) = elsa.put("acting-as", json!({ "child": null })).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(session["acting_as"], Value::Null);
+    let (_, me) = elsa.get("me").await;
+    assert_eq!(me["personnummer"], ELSA);
+
+    // Leo turns 14 on 2030-02-28 (no 29th that year): proxy access ended at 13.
+    elsa.put("acting-as", json!({ "child": LEO })).await;
+    portal.clock.advance(4 * 365 * 86_400);
+    let elsa = portal.logged_in("patient", &format!("test-{ELSA}")).await;
+    let (status, body) = elsa.put("acting-as", json!({ "child": LEO })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (_, children) = elsa.get("me/children").await;
+    assert!(
+        !children.to_string().contains(LEO),
+        "a 14-year-old is not offered: {children}"
+    );
+    portal.stop().await;
+}
+
+async fn protected_identity_follows_each_regions_rule(db: Option<&str>) {
+    // Västerbotten: refused, with the region's text on where to get care instead.
+    let portal = Portal::start(db, |_| {}).await;
+    let mut ingrid = portal.browser();
+    let landing = ingrid.login("patient", &format!("test-{INGRID}")).await;
+    assert!(
+        landing.ends_with("/portal/login.html?error=protected_identity"),
+        "{landing}"
+    );
+    let (status, _) = ingrid.get("session").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, region) = ingrid.get("region").await;
+    assert_eq!(region["protected_identity_rule"], "deny");
+    assert!(
+        region["texts"]["protected_identity_refused"]["sv"]
+            .as_str()
+            .is_some_and(|t| t.contains("1177")),
+        "{region}"
+    );
+    assert_eq!(
+        portal
+            .count(
+                "SELECT COUNT(*) FROM accounts WHERE personnummer = $1",
+                INGRID
+            )
+            .await,
+        0
+    );
+    portal.stop().await;
+
+    // Jönköping: allowed, and clearly marked for staff.
+    let portal = Portal::start(db, |c| {
+        c.portal.region = repo("config/regions/jonkoping.toml");
+    })
+    .await;
+    let ingrid = portal.logged_in("patient", &format!("test-{INGRID}")).await;
+    let (_, me) = ingrid.get("me").await;
+    assert_eq!(me["protected_identity"], true);
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let (status, view) = anna
+        .post("staff/patients/lookup", staff_patient(INGRID))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert!(
+        view["protected_identity_marker"]["sv"]
+            .as_str()
+            .is_some_and(|t| t.contains("Skyddade")),
+        "{view}"
+    );
+    // No proxy when the guardian has protected identity, in any region.
+    let karl = portal.logged_in("patient", &format!("test-{KARL}")).await;
+    let (status, body) = karl.put("acting-as", json!({ "child": ALVA })).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    portal.stop().await;
+}
+
+async fn deletion_removes_every_row_and_export_holds_all_of_it(db: Option<&str>) {
+    let portal = Portal::start(db, |_| {}).await;
+    let erik = portal.logged_in("patient", &format!("test-{ERIK}")).await;
+    let (_, me) = erik.get("me").await;
+    let id = me["id"].as_str().expect("id").to_owned();
+    let mut edit = profile(&me);
+    edit["email"] = json!("erik@example.org");
+    erik.put("me", edit).await;
+    erik.post(
+        "policy/decision",
+        json!({ "version": "2025-11-12", "decision": "accepted" }),
+    )
+    .await;
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    anna.post("staff/patients/lookup", staff_patient(ERIK))
+        .await;
+
+    // The export is a download holding the account, its settings, events, decisions and who
+    // has accessed it.
+    let response = erik
+        .http
+        .get(erik.url("me/export"))
+        .send()
+        .await
+        .expect("export");
+    let disposition = response
+        .headers()
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert!(
+        !disposition.contains(ERIK),
+        "no personnummer in the file name"
+    );
+    let export: Value = response.json().await.expect("json");
+    assert_eq!(export["format"], "vardrum/own-data/v1");
+    assert_eq!(export["account"]["personnummer"], ERIK);
+    assert_eq!(export["account"]["email"], "erik@example.org");
+    assert_eq!(export["account"]["settings"]["language"], "sv");
+    assert_eq!(export["access_log"].as_array().map(Vec::len), Some(1));
+    assert_eq!(export["access_log"][0]["care_unit"], "Hälsocentral Testvik");
+    assert_eq!(export["policy_decisions"][0]["decision"], "accepted");
+    let actions: Vec<&str> = export["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    for action in ["login", "profile_update", "policy_decision", "export"] {
+        assert!(actions.contains(&action), "{action} in {actions:?}");
+    }
+
+    let (status, _) = erik.send(Method::DELETE, "me", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for (sql, key) in [
+        (
+            "SELECT COUNT(*) FROM accounts WHERE personnummer = $1",
+            ERIK,
+        ),
+        (
+            "SELECT COUNT(*) FROM account_settings WHERE account_id = $1",
+            &id,
+        ),
+        (
+            "SELECT COUNT(*) FROM account_events WHERE account_id = $1",
+            &id,
+        ),
+        (
+            "SELECT COUNT(*) FROM policy_decisions WHERE account_id = $1",
+            &id,
+        ),
+        ("SELECT COUNT(*) FROM sessions WHERE principal = $1", &id),
+    ] {
+        assert_eq!(portal.count(sql, key).await, 0, "{sql}");
+    }
+    // The PDL access log is not the account's: the law keeps it.
+    assert_eq!(
+        portal
+            .count("SELECT COUNT(*) FROM access_log WHERE patient = $1", ERIK)
+            .await,
+        1
+    );
+    let (status, _) = erik.get("me").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the session went with the account"
+    );
+
+    // Logging in again starts afresh from the register.
+    let erik = portal.logged_in("patient", &format!("test-{ERIK}")).await;
+    let (_, me) = erik.get("me").await;
+    assert_ne!(me["id"], json!(id));
+    assert_eq!(me["email"], Value::Null);
+    portal.stop().await;
+}
+
+async fn every_staff_read_writes_one_access_log_entry_and_audit_verify_finds_an_edit(
+    db: Option<&str>,
+) {
+    let portal = Portal::start(db, |_| {}).await;
+    portal.logged_in("patient", &format!("test-{ELSA}")).await;
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let (_, session) = anna.get("session").await;
+    assert_eq!(session["staff"]["role"], "clinician");
+    assert_eq!(session["staff"]["care_unit"], "Hälsocentral Testvik");
+
+    let entries = || portal.count("SELECT COUNT(*) FROM access_log WHERE patient = $1", ELSA);
+    assert_eq!(entries().await, 0);
+    for n in 1..=3 {
+        let (status, view) = anna
+            .post("staff/patients/lookup", staff_patient(ELSA))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        assert_eq!(view["account"]["given_name"], "Elsa");
+        assert_eq!(entries().await, n);
+    }
+    // The care unit in the log is the one the clinician works in now.
+    let (status, _) = anna
+        .put(
+            "staff/care-unit",
+            json!({ "care_unit": "Barnmottagning Testvik" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    anna.post("staff/patients/lookup", staff_patient(ELSA))
+        .await;
+    let (unit, purpose, ip): (String, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT care_unit, purpose, client_ip FROM access_log WHERE patient = $1 \
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(ELSA)
+    .fetch_one(portal.db().pool())
+    .await
+    .expect("entry");
+    assert_eq!(unit, "Barnmottagning Testvik");
+    assert_eq!(purpose.as_deref(), Some("Videobesök"));
+    assert_eq!(ip.as_deref(), Some("127.0.0.1"));
+    // Looking up someone with no account is an access too, and reveals nothing more.
+    let (status, body) = anna
+        .post("staff/patients/lookup", staff_patient(ERIK))
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, ("not_found", None))
+    );
+    assert_eq!(
+        portal
+            .count("SELECT COUNT(*) FROM access_log WHERE patient = $1", ERIK)
+            .await,
+        1
+    );
+
+    // The patient sees who accessed their data: care unit and time.
+    let elsa = portal.logged_in("patient", &format!("test-{ELSA}")).await;
+    let (_, log) = elsa.get("me/access-log").await;
+    assert_eq!(log.as_array().map(Vec::len), Some(4), "{log}");
+    assert!(log[0].get("care_unit").is_some() && log[0].get("at").is_some());
+    assert!(log.to_string().find(CLINICIAN).is_none());
+
+    // Editing a row breaks the chain, and `vardrum audit verify` says so.
+    let url = match db {
+        Some(url) => url.to_owned(),
+        None => vardrum::db::default_url(portal.server.dir.path()),
+    };
+    let verify = |url: String| async move {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_vardrum"))
+            .args(["audit", "verify", "--database-url", &url])
+            .output()
+            .await
+            .expect("run vardrum audit verify")
+    };
+    assert_eq!(verify(url.clone()).await.status.code(), Some(0));
+    sqlx::query("UPDATE access_log SET care_unit = 'Någon annan' WHERE seq = 2")
+        .execute(portal.db().pool())
+        .await
+        .expect("tamper");
+    let out = verify(url).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    portal.stop().await;
+}
+
+async fn roles_and_realms_are_kept_apart(db: Option<&str>) {
+    let portal = Portal::start(db, |_| {}).await;
+    let elsa = portal.logged_in("patient", &format!("test-{ELSA}")).await;
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let bo = portal.logged_in("staff", ADMIN).await;
+
+    // A patient has no staff session: the staff API does not know them.
+    let (status, _) = elsa
+        .post("staff/patients/lookup", staff_patient(ERIK))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = elsa.get("admin/staff").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // And staff have no patient account.
+    let (status, _) = anna.get("me").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // An administrator manages staff but does not read patients by that role.
+    let (status, body) = bo.post("staff/patients/lookup", staff_patient(ELSA)).await;
+    assert_eq!(
+        (status, error_code(&body).0),
+        (StatusCode::FORBIDDEN, "forbidden")
+    );
+    assert_eq!(
+        portal
+            .count("SELECT COUNT(*) FROM access_log WHERE patient = $1", ELSA)
+            .await,
+        0,
+        "a refused access is no access"
+    );
+    let (status, _) = anna.get("admin/staff").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let new = json!({
+        "subject": "hsa-SE2321000222-test1",
+        "given_name": "Cilla",
+        "family_name": "Sjuksköterska",
+        "role": "clinician",
+        "care_units": ["Hälsocentral Testvik"],
+    });
+    let (status, created) = bo.post("admin/staff", new.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, body) = bo.post("admin/staff", new).await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::CONFLICT, ("already_exists", Some("subject")))
+    );
+    let (_, all) = bo.get("admin/staff").await;
+    assert_eq!(all.as_array().map(Vec::len), Some(3));
+
+    // Staff register a patient; then the patient's first login finds that account.
+    let (status, account) = anna.post("staff/patients", staff_patient(ERIK)).await;
+    assert_eq!(status, StatusCode::CREATED, "{account}");
+    assert_eq!(account["registered_by"], "staff");
+    let (status, body) = anna.post("staff/patients", staff_patient(ERIK)).await;
+    assert_eq!(
+        (status, error_code(&body).0),
+        (StatusCode::CONFLICT, "already_exists")
+    );
+    let erik = portal.logged_in("patient", &format!("test-{ERIK}")).await;
+    let (_, me) = erik.get("me").await;
+    assert_eq!(me["id"], account["id"]);
+
+    // A care unit that is not the clinician's is refused.
+    let (status, body) = anna
+        .put("staff/care-unit", json!({ "care_unit": "Akuten" }))
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (
+            StatusCode::BAD_REQUEST,
+            ("invalid_field", Some("care_unit"))
+        )
+    );
+
+    // The new member can log in; someone unknown to the staff table cannot.
+    let mut cilla = portal.browser();
+    let landing = cilla.login("staff", "typed:hsa-SE2321000222-test1").await;
+    assert!(!landing.contains("error="), "{landing}");
+    let mut stranger = portal.browser();
+    let landing = stranger
+        .login("staff", "typed:hsa-SE2321000222-nobody")
+        .await;
+    assert!(
+        landing.ends_with("/portal/login.html?error=not_staff"),
+        "{landing}"
+    );
+    assert_eq!(stranger.get("session").await.0, StatusCode::UNAUTHORIZED);
+    // Patient logins with a number the register does not have, and with no number at all.
+    let mut unknown = portal.browser();
+    let landing = unknown.login("patient", "typed:189001029819").await;
+    assert!(landing.ends_with("error=not_in_register"), "{landing}");
+    let landing = unknown.login("patient", "typed:not-a-number").await;
+    assert!(landing.ends_with("error=login_failed"), "{landing}");
+    portal.stop().await;
+}
+
+async fn sessions_need_csrf_and_end_by_timeout_and_logout(db: Option<&str>) {
+    let portal = Portal::start(db, |_| {}).await;
+    let elsa = portal.logged_in("patient", &format!("test-{ELSA}")).await;
+    let (_, me) = elsa.get("me").await;
+    let mut edit = profile(&me);
+    edit["given_name"] = json!("Forged");
+
+    // No token, a wrong token, or another site's Origin: refused, nothing changed.
+    let without = elsa
+        .http
+        .put(elsa.url("me"))
+        .json(&edit)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(without.status(), StatusCode::FORBIDDEN);
+    let body: Value = without.json().await.expect("json");
+    assert_eq!(error_code(&body).0, "csrf");
+    let wrong = elsa
+        .http
+        .put(elsa.url("me"))
+        .header("x-csrf-token", "not-the-token")
+        .json(&edit)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let cross_site = elsa
+        .http
+        .put(elsa.url("me"))
+        .header("x-csrf-token", elsa.csrf.as_deref().unwrap_or_default())
+        .header("origin", "https://evil.example")
+        .json(&edit)
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
+    let (_, me) = elsa.get("me").await;
+    assert_eq!(me["given_name"], "Elsa");
+
+    // The cookie is HttpOnly and SameSite.
+    let mut b = portal.browser();
+    b.http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let redirect = b
+        .http
+        .get(b.url("auth/patient/login"))
+        .send()
+        .await
+        .expect("login");
+    let set_cookie = redirect
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
+        "{set_cookie}"
+    );
+
+    // Idle: 29 minutes apart keep it alive, 31 end it.
+    portal.clock.advance(29 * 60);
+    assert_eq!(elsa.get("me").await.0, StatusCode::OK);
+    portal.clock.advance(31 * 60);
+    assert_eq!(elsa.get("me").await.0, StatusCode::UNAUTHORIZED);
+
+    // Absolute: busy for 12 hours, then out anyway.
+    let elsa = portal.logged_in("patient", &format!("test-{ELSA}")).await;
+    for _ in 0..(12 * 3) {
+        assert_eq!(elsa.get("session").await.0, StatusCode::OK);
+        portal.clock.advance(20 * 60);
+    }
+    let (status, body) = elsa.get("me").await;
+    assert_eq!(
+        (status, error_code(&body).0),
+        (StatusCode::UNAUTHORIZED, "not_logged_in")
+    );
+
+    // Logout ends it at once.
+    let elsa = portal.logged_in("patient", &format!("test-{ELSA}")).await;
+    let (status, _) = elsa.send(Method::POST, "auth/logout", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(elsa.get("session").await.0, StatusCode::UNAUTHORIZED);
+    portal.stop().await;
+}
+
+async fn a_significant_policy_version_waits_for_a_decision(db: Option<&str>) {
+    let dir = tempfile::tempdir().expect("dir");
+    let region = region_variant(
+        dir.path(),
+        "vasterbotten",
+        &[
+            ("significant = false", "significant = true"),
+            ("version = \"2025-11-12\"", "version = \"2026-11-01\""),
+        ],
+    );
+    let portal = Portal::start(db, |c| c.portal.region = region).await;
+    let (_, policy) = portal.browser().get("policy?lang=sv").await;
+    assert_eq!(policy["version"], "2026-11-01");
+    assert_eq!(policy["significant"], true);
+    assert!(policy["text"].as_str().is_some_and(|t| t.len() > 1000));
+    let (_, english) = portal.browser().get("policy?lang=en").await;
+    assert!(english["language"].is_string());
+
+    let elsa = portal.logged_in("patient", &format!("test-{ELSA}")).await;
+    let (_, session) = elsa.get("session").await;
+    assert_eq!(session["policy"]["decision_required"], true);
+    let (status, body) = elsa.get("me").await;
+    assert_eq!(
+        (status, error_code(&body).0),
+        (StatusCode::FORBIDDEN, "policy_decision_required")
+    );
+    // Seeing one's own data never waits.
+    assert_eq!(elsa.get("me/export").await.0, StatusCode::OK);
+
+    // An old version cannot be accepted; declining keeps the gate shut.
+    let (status, body) = elsa
+        .post(
+            "policy/decision",
+            json!({ "version": "2025-11-12", "decision": "accepted" }),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, ("invalid_field", Some("version")))
+    );
+    let (status, _) = elsa
+        .post(
+            "policy/decision",
+            json!({ "version": "2026-11-01", "decision": "declined" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(elsa.get("me").await.0, StatusCode::FORBIDDEN);
+    elsa.post(
+        "policy/decision",
+        json!({ "version": "2026-11-01", "decision": "accepted" }),
+    )
+    .await;
+    assert_eq!(elsa.get("me").await.0, StatusCode::OK);
+    let (_, session) = elsa.get("session").await;
+    assert_eq!(session["policy"]["decision"], "accepted");
+    portal.stop().await;
+}
+
+async fn bad_input_gets_a_code_and_the_field_and_changes_nothing(db: Option<&str>) {
+    let portal = Portal::start(db, |_| {}).await;
+    let elsa = portal.logged_in("patient", &format!("test-{ELSA}")).await;
+    let (_, me) = elsa.get("me").await;
+    let good = profile(&me);
+
+    let cases: Vec<(Value, &str, Option<&str>)> = vec![
+        (
+            json!({ "email": "not-an-address" }),
+            "invalid_field",
+            Some("email"),
+        ),
+        (json!({ "mobile": "12" }), "invalid_field", Some("mobile")),
+        (
+            json!({ "mobile": "08-123 456 78" }),
+            "invalid_field",
+            Some("mobile"),
+        ),
+        (
+            json!({ "given_name": "" }),
+            "invalid_field",
+            Some("given_name"),
+        ),
+        (
+            json!({ "given_name": 42 }),
+            "invalid_type",
+            Some("given_name"),
+        ),
+        (
+            json!({ "settings": { "notify_sms": false, "notify_email": false, "language": "fr" } }),
+            "invalid_field",
+            Some("settings.language"),
+        ),
+        (
+            json!({ "settings": { "notify_sms": "yes", "notify_email": false, "language": "sv" } }),
+            "invalid_type",
+            Some("settings.notify_sms"),
+        ),
+        (
+            json!({ "settings": { "notify_sms": false, "notify_email": false, "language": "sv", "x": 1 } }),
+            "unknown_field",
+            Some("settings.x"),
+        ),
+    ];
+    for (change, code, field) in cases {
+        let mut body = good.clone();
+        for (k, v) in change.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        let (status, answer) = elsa.put("me", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} → {answer}");
+        assert_eq!(error_code(&answer), (code, field), "{body}");
+    }
+    let mut missing = good.clone();
+    missing
+        .as_object_mut()
+        .expect("object")
+        .remove("given_name");
+    let (status, answer) = elsa.put("me", missing).await;
+    assert_eq!(
+        (status, error_code(&answer)),
+        (
+            StatusCode::BAD_REQUEST,
+            ("missing_field", Some("given_name"))
+        )
+    );
+
+    let raw = |body: &'static str, content_type: &'static str| {
+        elsa.http
+            .put(elsa.url("me"))
+            .header("x-csrf-token", elsa.csrf.clone().unwrap_or_default())
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let malformed = raw("{\"given_name\": ", "application/json")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error_code(&malformed.json().await.expect("json")).0,
+        "malformed_json"
+    );
+    let form = raw("given_name=x", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(form.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = elsa
+        .http
+        .put(elsa.url("me"))
+        .header("x-csrf-token", elsa.csrf.clone().unwrap_or_default())
+        .header("content-type", "application/json")
+        .body(format!("{{\"given_name\":\"{}\"}}", "a".repeat(100 * 1024)))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        error_code(&huge.json().await.expect("json")).0,
+        "body_too_large"
+    );
+
+    // Identity numbers are validated where staff type them.
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    for bad in ["19900602-2398", "abc", "199013022397", "19900602-0000"] {
+        let (status, answer) = anna.post("staff/patients/lookup", staff_patient(bad)).await;
+        assert_eq!(
+            (status, error_code(&answer)),
+            (
+                StatusCode::BAD_REQUEST,
+                ("invalid_field", Some("personnummer"))
+            ),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        portal
+            .count("SELECT COUNT(*) FROM access_log WHERE $1 = $1", "x")
+            .await,
+        0
+    );
+    // The 10-digit form with a hyphen is what people type; it is accepted.
+    let (status, _) = anna
+        .post("staff/patients/lookup", staff_patient("900602-2397"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (_, after) = elsa.get("me").await;
+    assert_eq!(profile(&after), good, "nothing changed");
+    // Unknown API paths answer in the same shape.
+    let (status, answer) = elsa.get("no/such/thing").await;
+    assert_eq!(
+        (status, error_code(&answer).0),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
+    portal.stop().await;
+}
+
+async fn logins_that_do_not_match_a_started_one_are_refused(db: Option<&str>) {
+    let portal = Portal::start(db, |_| {}).await;
+    // A callback with a state this browser never started (login CSRF): refused.
+    let b = portal.browser();
+    let response = b
+        .http
+        .get(b.url("auth/patient/callback?code=abc&state=forged"))
+        .send()
+        .await
+        .expect("callback");
+    assert!(
+        response.url().as_str().ends_with("error=login_failed"),
+        "{}",
+        response.url()
+    );
+    assert_eq!(b.get("session").await.0, StatusCode::UNAUTHORIZED);
+
+    // A real code replayed: the first use logs in, the second does not.
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client");
+    let start = plain
+        .get(b.url("auth/patient/login"))
+        .send()
+        .await
+        .expect("start");
+    let authorize = start.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let url = reqwest::Url::parse(&authorize).expect("url");
+    let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    form.push(("subject".into(), format!("test-{ELSA}")));
+    let mut action = url.clone();
+    action.set_query(None);
+    let picked = plain.post(action).form(&form).send().await.expect("pick");
+    let callback = picked.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let first = plain.get(&callback).send().await.expect("callback");
+    assert_eq!(first.headers()["location"], "/portal/");
+    let second = plain.get(&callback).send().await.expect("replay");
+    assert_eq!(
+        second.headers()["location"],
+        "/portal/login.html?error=login_failed"
+    );
+
+    // An unknown realm is nothing.
+    let (status, _) = b.get("auth/nurse/login").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    portal.stop().await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route() {
+    let portal = Portal::start(None, |_| {}).await;
+    let (status, doc) = portal.browser().get("openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let paths = doc["paths"].as_object().expect("paths");
+    for (method, path) in [
+        ("get", "/api/v1/region"),
+        ("get", "/api/v1/policy"),
+        ("get", "/api/v1/auth/{realm}/login"),
+        ("get", "/api/v1/auth/{realm}/callback"),
+        ("post", "/api/v1/auth/logout"),
+        ("get", "/api/v1/session"),
+        ("post", "/api/v1/policy/decision"),
+        ("get", "/api/v1/me"),
+        ("put", "/api/v1/me"),
+        ("delete", "/api/v1/me"),
+        ("get", "/api/v1/me/access-log"),
+        ("get", "/api/v1/me/export"),
+        ("get", "/api/v1/me/children"),
+        ("put", "/api/v1/acting-as"),
+        ("put", "/api/v1/staff/care-unit"),
+        ("post", "/api/v1/staff/patients/lookup"),
+        ("post", "/api/v1/staff/patients"),
+        ("get", "/api/v1/admin/staff"),
+        ("post", "/api/v1/admin/staff"),
+        ("get", "/api/v1/openapi.json"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is documented"
+        );
+    }
+    assert_eq!(
+        paths
+            .values()
+            .map(|p| p.as_object().map_or(0, |o| o.len()))
+            .sum::<usize>(),
+        20,
+        "no documented operation that the server does not have"
+    );
+    portal.stop().await;
+}
+
+#[tokio::test]
+async fn production_mode_refuses_the_test_idp() {
+    let dir = tempfile::tempdir().expect("dir");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_vardrum"))
+        .args(["--mode", "production", "--data-dir"])
+        .arg(dir.path())
+        .env(
+            "VARDRUM_TOKEN_SECRET",
+            "a-production-secret-of-enough-length-0123456789",
+        )
+        .output()
+        .await
+        .expect("run vardrum");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("identity provider"), "{stderr}");
+}
