@@ -401,10 +401,11 @@ mod tests {
         c.portal.register_file = Some("/r.json".into());
         let err = c.validate().unwrap_err().to_string();
         assert!(err.contains("https://"), "{err}");
-        for p in [&mut c.portal.patient_oidc, &mut c.portal.staff_oidc] {
-            if let Some(o) = p {
-                o.issuer = "https://idp.example".into();
-            }
+        for o in [&mut c.portal.patient_oidc, &mut c.portal.staff_oidc]
+            .into_iter()
+            .flatten()
+        {
+            o.issuer = "https://idp.example".into();
         }
         assert!(c.validate().is_ok());
     }
