@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError, LogFormat, Mode};
 use crate::db::{self, Db, DbError};
 use crate::portal::audit::{self, AuditError, VerifyReport};
+use crate::portal::staff::{NewStaff, Role as StaffRole, Staff, StaffError};
 use crate::secret;
 
 #[derive(Debug, Parser)]
@@ -53,6 +54,35 @@ pub enum Command {
     /// The PDL access log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Staff members (the first administrator is added here; later ones through the API).
+    #[command(subcommand)]
+    Staff(StaffCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StaffCommand {
+    /// Add a staff member who logs in through the staff identity provider as SUBJECT.
+    Add(StaffAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StaffAddArgs {
+    /// The identity provider's subject for the member (e.g. the HSA-id).
+    #[arg(long)]
+    pub subject: String,
+    #[arg(long)]
+    pub given_name: String,
+    #[arg(long)]
+    pub family_name: String,
+    /// clinician or administrator.
+    #[arg(long, value_parser = ["clinician", "administrator"])]
+    pub role: String,
+    /// A care unit the member works in; repeat for several.
+    #[arg(long = "care-unit", required = true)]
+    pub care_units: Vec<String>,
+    /// Database URL: sqlite://… or postgres://…; default SQLite in the data directory.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -229,6 +259,52 @@ pub enum AuditCommandError {
     Db(#[from] DbError),
     #[error(transparent)]
     Audit(#[from] AuditError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StaffCommandError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Staff(#[from] StaffError),
+}
+
+/// Adds a staff member to the configured database; returns the new member's id.
+pub async fn staff_add(
+    global: &GlobalArgs,
+    args: &StaffAddArgs,
+    clock: &dyn Clock,
+) -> Result<String, StaffCommandError> {
+    let config = load_config(
+        global,
+        &ServeArgs {
+            database_url: args.database_url.clone(),
+            ..ServeArgs::default()
+        },
+    )?;
+    let url = config
+        .database_url
+        .clone()
+        .unwrap_or_else(|| db::default_url(&config.data_dir));
+    let db = Db::open(&url, &config.data_dir).await?;
+    let role = if args.role == "administrator" {
+        StaffRole::Administrator
+    } else {
+        StaffRole::Clinician
+    };
+    let new = NewStaff {
+        subject: args.subject.clone(),
+        given_name: args.given_name.clone(),
+        family_name: args.family_name.clone(),
+        role,
+        care_units: args.care_units.clone(),
+    };
+    let now = i64::try_from(clock.now_unix()).unwrap_or(i64::MAX);
+    let member = Staff::new(db.clone()).create(&new, now).await;
+    db.pool().close().await;
+    Ok(member?.id)
 }
 
 /// Opens the configured database and verifies the access log's chain.

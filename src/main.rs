@@ -1,11 +1,12 @@
-//! The `vardrum` command: serve (the default), mint a join link, or verify the access log.
+//! The `vardrum` command: serve (the default), mint a join link, verify the access log, or
+//! add a staff member.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use vardrum::cli::{self, AuditCommand, AuditVerifyArgs, Cli, Command, ServeArgs};
+use vardrum::cli::{self, AuditCommand, AuditVerifyArgs, Cli, Command, ServeArgs, StaffCommand};
 use vardrum::clock::SystemClock;
 use vardrum::config::{Config, LogFormat};
 use vardrum::server::Server;
@@ -28,6 +29,22 @@ fn main() -> ExitCode {
         }
         Some(Command::Serve(args)) => serve(&cli.global, &args),
         Some(Command::Audit(AuditCommand::Verify(args))) => audit_verify(&cli.global, &args),
+        Some(Command::Staff(StaffCommand::Add(args))) => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => return fail(&e),
+            };
+            match runtime.block_on(cli::staff_add(&cli.global, &args, &SystemClock)) {
+                Ok(id) => {
+                    println!("added staff member {id}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&e),
+            }
+        }
         None => {
             // `vardrum` alone means `vardrum serve`: parse again with the subcommand, so that
             // serve's environment variables (VARDRUM_HTTP, DATABASE_URL, ...) apply too.

@@ -1024,7 +1024,7 @@ async fn every_staff_read_writes_exactly_one_access_log_entry(db: &Db) {
         .unwrap_err();
     assert!(matches!(err, AccountError::NotFound));
     assert_eq!(rows(db, "access_log").await, 7);
-    // So is an attempt to register someone who already has an account.
+    // So is an attempt to register someone who already has an account (as the read it is).
     assert!(matches!(
         accounts
             .register_for_patient(&clinician, &pnr(PARENT), None)
@@ -1045,7 +1045,8 @@ async fn every_staff_read_writes_exactly_one_access_log_entry(db: &Db) {
             Action::Read,
             Action::Read,
             Action::Read,
-            Action::Create
+            // Finding the existing account is a read, not a creation.
+            Action::Read
         ]
     );
     let reads = &entries[1..6];

@@ -699,6 +699,18 @@ async fn roles_and_realms_are_kept_apart(db: Option<&str>) {
         (status, error_code(&body).0),
         (StatusCode::CONFLICT, "already_exists")
     );
+    let actions: Vec<(String,)> =
+        sqlx::query_as("SELECT action FROM access_log WHERE patient = $1 ORDER BY seq")
+            .bind(ERIK)
+            .fetch_all(portal.db().pool())
+            .await
+            .expect("log");
+    let actions: Vec<&str> = actions.iter().map(|(a,)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["create", "read"],
+        "a refused registration is logged as the read it was"
+    );
     let erik = portal.logged_in("patient", &format!("test-{ERIK}")).await;
     let (_, me) = erik.get("me").await;
     assert_eq!(me["id"], account["id"]);

@@ -452,9 +452,9 @@ impl Accounts {
     }
 
     /// Staff register an account for a patient, pre-filled from the register like a first
-    /// login. Writes one access-log entry (create) before the account is created; a refusal
-    /// under the region's protected-identity rule writes none, since nothing in the portal was
-    /// touched.
+    /// login. Writes one access-log entry (create) before the account is created, or (read)
+    /// when it turns out to exist already; a refusal under the region's protected-identity rule
+    /// writes none, since nothing in the portal was touched.
     pub async fn register_for_patient(
         &self,
         staff: &StaffAccess,
@@ -465,8 +465,16 @@ impl Accounts {
         if let Some(refusal) = self.protected_identity_refusal(&person) {
             return Err(refusal);
         }
+        // Finding that the account exists is itself a read of the patient's data: logged as
+        // one, so the log never claims a creation that did not happen.
+        if self.find(patient).await?.is_some() {
+            self.log(staff, patient, Action::Read, purpose).await?;
+            return Err(AccountError::AlreadyExists);
+        }
         self.log(staff, patient, Action::Create, purpose).await?;
         let now = self.now()?;
+        // Two staff members registering the same patient at once: the loser's create entry
+        // stands for an attempt, and it gets AlreadyExists.
         self.insert(&person, RegisteredBy::Staff, now, None).await
     }
 

@@ -317,7 +317,7 @@ async fn authorize_page(
     Ok(Html(format!(
         "<!doctype html><html lang=\"sv\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Test-IdP ({realm})</title><link rel=\"stylesheet\" href=\"/style.css\"></head>\
+         <title>Test-IdP ({realm})</title><link rel=\"icon\" href=\"data:,\"><link rel=\"stylesheet\" href=\"/style.css\"></head>\
          <body><main id=\"main\"><h1>Testinloggning ({realm})</h1>\
          <p role=\"note\">Endast för utveckling och test. Development and testing only: pick a \
          test person.</p><form method=\"post\">{hidden}<ul class=\"idp-persons\">{buttons}</ul>\
