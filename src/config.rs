@@ -128,6 +128,10 @@ impl PortalConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: the access log records the client's
+    /// address from it when a request comes from one of these. Anyone else's header is ignored,
+    /// since a client could write any address there.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -184,6 +188,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -55,6 +55,8 @@ pub struct Portal {
     pub origin: String,
     /// The URL people open, ending in `/`.
     pub base_url: String,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`http.trusted_proxies`).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl fmt::Debug for Portal {
@@ -205,6 +207,7 @@ impl Portal {
             secure_cookies,
             origin,
             base_url: base_url.to_owned(),
+            trusted_proxies: config.http.trusted_proxies.clone(),
         };
         Ok(Built {
             portal: Arc::new(portal),
@@ -398,6 +401,55 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(peer: &str, xff: Option<&str>, trusted: &[&str]) -> Option<IpAddr> {
+        let mut headers = HeaderMap::new();
+        if let Some(x) = xff {
+            headers.insert("x-forwarded-for", HeaderValue::from_str(x).unwrap());
+        }
+        let trusted: Vec<IpAddr> = trusted.iter().map(|t| t.parse().unwrap()).collect();
+        ClientInfo::from_request(Some(peer.parse().unwrap()), &headers, &trusted).ip
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_from_trusted_proxies_only() {
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        // No proxy configured: the header is anyone's to write.
+        assert_eq!(
+            info("203.0.113.9:5000", Some("198.51.100.1"), &[]),
+            ip("203.0.113.9")
+        );
+        // Through our proxy: the address it saw.
+        assert_eq!(
+            info("10.0.0.2:5000", Some("198.51.100.1"), &["10.0.0.2"]),
+            ip("198.51.100.1")
+        );
+        // A client that sends its own header first cannot choose its logged address.
+        assert_eq!(
+            info(
+                "10.0.0.2:5000",
+                Some("1.2.3.4, 198.51.100.1"),
+                &["10.0.0.2"]
+            ),
+            ip("198.51.100.1")
+        );
+        // Two proxies of ours in a row.
+        assert_eq!(
+            info(
+                "10.0.0.2:5000",
+                Some("198.51.100.1, 10.0.0.3"),
+                &["10.0.0.2", "10.0.0.3"]
+            ),
+            ip("198.51.100.1")
+        );
+        // A trusted proxy that sent no header: the proxy itself.
+        assert_eq!(info("10.0.0.2:5000", None, &["10.0.0.2"]), ip("10.0.0.2"));
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -410,9 +462,35 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    pub fn from_request(peer: Option<SocketAddr>, headers: &HeaderMap) -> Self {
+    /// The client's address is the connection's peer, unless that is a trusted reverse proxy:
+    /// then it is the rightmost `X-Forwarded-For` address that is not itself a trusted proxy
+    /// (everything left of that was written by parties we cannot vouch for).
+    pub fn from_request(
+        peer: Option<SocketAddr>,
+        headers: &HeaderMap,
+        trusted_proxies: &[IpAddr],
+    ) -> Self {
+        let peer_ip = peer.map(|p| p.ip());
+        let ip = match peer_ip {
+            Some(ip) if trusted_proxies.contains(&ip) => {
+                let forwarded = headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .map(str::trim)
+                    .collect::<Vec<_>>();
+                forwarded
+                    .iter()
+                    .rev()
+                    .filter_map(|a| a.parse::<IpAddr>().ok())
+                    .find(|a| !trusted_proxies.contains(a))
+                    .or(Some(ip))
+            }
+            other => other,
+        };
         Self {
-            ip: peer.map(|p| p.ip()),
+            ip,
             user_agent: headers
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())

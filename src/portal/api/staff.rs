@@ -104,7 +104,7 @@ pub async fn lookup_patient(
     let access = portal.staff_access(
         &member,
         &session,
-        &ClientInfo::from_request(Some(peer), &headers),
+        &ClientInfo::from_request(Some(peer), &headers, &portal.trusted_proxies),
     );
     let view = portal
         .accounts
@@ -127,7 +127,7 @@ pub async fn register_patient(
     let access = portal.staff_access(
         &member,
         &session,
-        &ClientInfo::from_request(Some(peer), &headers),
+        &ClientInfo::from_request(Some(peer), &headers, &portal.trusted_proxies),
     );
     let account = portal
         .accounts
