@@ -539,6 +539,11 @@ pub fn router(built: &Built) -> Router {
     }
 }
 
+/// Answers holding personal data are never cached, by the browser or anything in between.
+pub(crate) fn no_store(body: impl IntoResponse) -> axum::response::Response {
+    ([(header::CACHE_CONTROL, "no-store")], body).into_response()
+}
+
 async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }

@@ -18,9 +18,9 @@ use crate::portal::policy::{self, Decision};
 use crate::portal::region::Language;
 use crate::portal::sessions::{Realm, Session};
 
-use super::Portal;
 use super::auth::{policy_state, session_body};
 use super::error::{ApiError, JsonBody};
+use super::{Portal, no_store};
 
 pub async fn region(State(portal): State<Arc<Portal>>) -> Response {
     let r = &portal.region;
@@ -193,10 +193,6 @@ pub async fn policy_decision(
     .await
     .map_err(|e| ApiError::internal(&e))?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-fn no_store(body: impl IntoResponse) -> Response {
-    ([(header::CACHE_CONTROL, "no-store")], body).into_response()
 }
 
 pub async fn me(

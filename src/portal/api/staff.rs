@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
 use serde::Deserialize;
 
 use crate::portal::sessions::{Realm, Session};
@@ -16,7 +16,7 @@ use crate::portal::staff::{NewStaff, Role, StaffMember};
 
 use super::auth::session_body;
 use super::error::{ApiError, JsonBody};
-use super::{ClientInfo, Portal};
+use super::{ClientInfo, Portal, no_store};
 
 /// The longest purpose text kept in the access log.
 const MAX_PURPOSE_CHARS: usize = 500;
@@ -64,7 +64,7 @@ pub async fn care_unit(
         care_unit: Some(body.care_unit),
         ..session
     };
-    Ok(Json(session_body(&portal, &session).await?).into_response())
+    Ok(no_store(Json(session_body(&portal, &session).await?)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -110,7 +110,7 @@ pub async fn lookup_patient(
         .accounts
         .staff_read_account(&access, &patient, purpose)
         .await?;
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(view)).into_response())
+    Ok(no_store(Json(view)))
 }
 
 pub async fn register_patient(
@@ -133,7 +133,7 @@ pub async fn register_patient(
         .accounts
         .register_for_patient(&access, &patient, purpose)
         .await?;
-    Ok((StatusCode::CREATED, Json(account)).into_response())
+    Ok(no_store((StatusCode::CREATED, Json(account))))
 }
 
 pub async fn list_staff(
@@ -142,7 +142,7 @@ pub async fn list_staff(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     staff_request(&portal, &method, &headers, Some(Role::Administrator)).await?;
-    Ok(Json(portal.staff.list().await?).into_response())
+    Ok(no_store(Json(portal.staff.list().await?)))
 }
 
 pub async fn create_staff(
@@ -153,5 +153,5 @@ pub async fn create_staff(
 ) -> Result<Response, ApiError> {
     staff_request(&portal, &method, &headers, Some(Role::Administrator)).await?;
     let member = portal.staff.create(&body, portal.now()).await?;
-    Ok((StatusCode::CREATED, Json(member)).into_response())
+    Ok(no_store((StatusCode::CREATED, Json(member))))
 }
