@@ -112,6 +112,9 @@ impl Conn<'_> {
                 self.signal(Signal::Candidate { pc, candidate }).await
             }
             ClientMessage::Mute { kind, muted } => self.signal(Signal::Mute { kind, muted }).await,
+            ClientMessage::SetQuality { track, quality } => {
+                self.signal(Signal::SetQuality { track, quality }).await
+            }
             ClientMessage::Leave => {
                 if let Some(handle) = &self.joined {
                     handle.leave().await;

@@ -26,6 +26,7 @@ mod mux;
 mod peer;
 mod room;
 pub mod roster;
+mod simulcast;
 mod stats;
 
 use std::net::{IpAddr, SocketAddr};

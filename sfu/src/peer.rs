@@ -22,7 +22,7 @@ use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error as RtcError;
@@ -85,6 +85,18 @@ fn media_engine() -> Result<MediaEngine, RtcError> {
             108,
         ),
     ];
+    // Simulcast: the layers of one video track are told apart by these RTP header extensions.
+    for uri in [
+        "urn:ietf:params:rtp-hdrext:sdes:mid",
+        "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+        "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
+    ] {
+        engine.register_header_extension(
+            RTCRtpHeaderExtensionCapability { uri: uri.into() },
+            RtpCodecKind::Video,
+            None,
+        )?;
+    }
     for (mime, fmtp, pt) in video {
         engine.register_codec(
             RTCRtpCodecParameters {

@@ -28,13 +28,14 @@ use tokio::sync::{mpsc, oneshot};
 use vardrum_signalling::message::IceServer;
 use vardrum_signalling::{
     ByeReason, CandidateInit, ErrorCode, LeftReason, MediaKind, PROTOCOL_VERSION, ParticipantInfo,
-    ParticipantState, PcKind, ServerMessage,
+    ParticipantState, PcKind, Quality, ServerMessage,
 };
 
 use crate::keyframe::KeyframeThrottle;
 use crate::mux::{PeerKey, Routes};
 use crate::peer::{Peer, PeerContext};
 use crate::roster;
+use crate::simulcast::{self, Layer, Rewriter};
 use crate::stats::SfuStats;
 use crate::{JoinError, JoinRequest, Outbound};
 
@@ -57,6 +58,11 @@ pub enum Signal {
     Mute {
         kind: MediaKind,
         muted: bool,
+    },
+    /// The simulcast layer a subscriber wants of one of its tracks (by the publication id).
+    SetQuality {
+        track: String,
+        quality: Quality,
     },
 }
 
@@ -107,9 +113,17 @@ struct Publication {
     track_id: String,
     receiver_id: RTCRtpReceiverId,
     kind: RtpCodecKind,
-    ssrc: u32,
     codec: RTCRtpCodec,
-    keyframes: KeyframeThrottle,
+    /// Its RTP streams: one, or one per simulcast layer, added as their packets arrive.
+    layers: Vec<Layer>,
+    /// Whether the track came with rids (simulcast): then layers are switched at keyframes.
+    simulcast: bool,
+}
+
+impl Publication {
+    fn layer_mut(&mut self, ssrc: u32) -> Option<&mut Layer> {
+        self.layers.iter_mut().find(|l| l.ssrc == ssrc)
+    }
 }
 
 /// A publication forwarded to one subscriber.
@@ -122,6 +136,10 @@ struct Subscription {
     mime_type: String,
     /// The payload type the subscriber negotiated for the codec; known once it answered.
     payload_type: Option<u8>,
+    /// The simulcast layer it asked for (high unless it said otherwise).
+    quality: Quality,
+    /// Which layer it is on and how its packets are renumbered.
+    rewriter: Rewriter,
 }
 
 struct Participant {
@@ -515,7 +533,46 @@ impl Room {
                 let info = p.info.clone();
                 self.announce(&info, true);
             }
+            Signal::SetQuality { track, quality } => self.set_quality(id, &track, quality, now),
         }
+    }
+
+    /// A subscriber picks the simulcast layer of one of its tracks. The switch happens at the
+    /// next keyframe of the new layer, which is asked for at once.
+    fn set_quality(&mut self, id: &Arc<str>, track: &str, quality: Quality, now: Instant) {
+        let Some(i) = self.index(id) else { return };
+        let Some(sub) = self.participants[i]
+            .subscriptions
+            .iter_mut()
+            .find(|s| *s.publication == *track)
+        else {
+            self.participants[i].send(ServerMessage::error(
+                ErrorCode::BadMessage,
+                "set_quality: no such track among your subscriptions",
+            ));
+            return;
+        };
+        sub.quality = quality;
+        let (publisher, publication) = (sub.publisher.clone(), sub.publication.clone());
+        if let Some(target) = self.target_layer(&publisher, &publication, quality, now) {
+            self.request_keyframe(&publisher, &publication, Some(target), now);
+        }
+    }
+
+    /// The layer of `publication` a subscriber wanting `quality` should be on now.
+    fn target_layer(
+        &self,
+        publisher: &Arc<str>,
+        publication: &Arc<str>,
+        quality: Quality,
+        now: Instant,
+    ) -> Option<u32> {
+        let pi = self.index(publisher)?;
+        let publ = self.participants[pi]
+            .publications
+            .iter()
+            .find(|p| &p.id == publication)?;
+        simulcast::choose(&publ.layers, quality, now)
     }
 
     fn publisher_offer(&mut self, id: &Arc<str>, sdp: String, now: Instant) {
@@ -618,14 +675,15 @@ impl Room {
                 .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(&sub.mime_type))
                 .map(|c| c.payload_type);
             if sub.payload_type.is_some() && sub.kind == RtpCodecKind::Video {
-                newly_bound.push((sub.publisher.clone(), sub.publication.clone()));
+                newly_bound.push((sub.publisher.clone(), sub.publication.clone(), sub.quality));
             }
         }
         let connected = peer.connected;
         let again = std::mem::take(&mut p.renegotiate);
         if connected {
-            for (publisher, publication) in newly_bound {
-                self.request_keyframe(&publisher, &publication, now);
+            for (publisher, publication, quality) in newly_bound {
+                let target = self.target_layer(&publisher, &publication, quality, now);
+                self.request_keyframe(&publisher, &publication, target, now);
             }
         }
         if again {
@@ -710,6 +768,8 @@ impl Room {
                     kind,
                     mime_type,
                     payload_type: None,
+                    quality: Quality::High,
+                    rewriter: Rewriter::default(),
                 });
                 self.stats.subscriptions.fetch_add(1, Relaxed);
                 true
@@ -764,8 +824,15 @@ impl Room {
         self.mark_dirty(id, PcKind::Subscriber);
     }
 
-    /// Asks the publisher of `publication` for a keyframe, at most once per throttle interval.
-    fn request_keyframe(&mut self, publisher: &Arc<str>, publication: &Arc<str>, now: Instant) {
+    /// Asks the publisher of `publication` for a keyframe on one layer (by SSRC; `None`: its
+    /// first), at most once per throttle interval and layer.
+    fn request_keyframe(
+        &mut self,
+        publisher: &Arc<str>,
+        publication: &Arc<str>,
+        layer: Option<u32>,
+        now: Instant,
+    ) {
         let Some(pi) = self.index(publisher) else {
             return;
         };
@@ -773,10 +840,21 @@ impl Room {
         let Some(publ) = p.publications.iter_mut().find(|x| &x.id == publication) else {
             return;
         };
-        if publ.kind != RtpCodecKind::Video || !publ.keyframes.allow(now) {
+        if publ.kind != RtpCodecKind::Video {
             return;
         }
-        let (receiver_id, ssrc) = (publ.receiver_id, publ.ssrc);
+        let receiver_id = publ.receiver_id;
+        let target = match layer {
+            Some(ssrc) => publ.layer_mut(ssrc),
+            None => publ.layers.first_mut(),
+        };
+        let Some(target) = target else {
+            return;
+        };
+        if !target.keyframes.allow(now) {
+            return;
+        }
+        let ssrc = target.ssrc;
         let Some(peer) = p.publisher.as_mut() else {
             return;
         };
@@ -852,19 +930,22 @@ impl Room {
                         .subscriptions
                         .iter()
                         .filter(|s| s.kind == RtpCodecKind::Video)
-                        .map(|s| (s.publisher.clone(), s.publication.clone()))
+                        .map(|s| (s.publisher.clone(), s.publication.clone(), s.quality))
                         .collect();
-                    for (publisher, publication) in wanted {
-                        self.request_keyframe(&publisher, &publication, now);
+                    for (publisher, publication, quality) in wanted {
+                        let target = self.target_layer(&publisher, &publication, quality, now);
+                        self.request_keyframe(&publisher, &publication, target, now);
                     }
                 }
             }
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init))
                 if pc == PcKind::Publisher =>
             {
-                self.participants[i]
-                    .opened_tracks
-                    .push((init.track_id, init.receiver_id));
+                // A simulcast track opens once per rid, with the same track id.
+                let opened = &mut self.participants[i].opened_tracks;
+                if !opened.iter().any(|(t, _)| *t == init.track_id) {
+                    opened.push((init.track_id, init.receiver_id));
+                }
             }
             RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnClose(track_id))
                 if pc == PcKind::Publisher =>
@@ -894,16 +975,25 @@ impl Room {
                     .subscriptions
                     .iter()
                     .find(|s| *s.publication == *track_id)
-                    .map(|s| (s.publisher.clone(), s.publication.clone()));
-                if let Some((publisher, publication)) = wanted {
-                    self.request_keyframe(&publisher, &publication, now);
+                    .map(|s| {
+                        (
+                            s.publisher.clone(),
+                            s.publication.clone(),
+                            s.rewriter.current,
+                        )
+                    });
+                // The keyframe is wanted from the layer this subscriber is on.
+                if let Some((publisher, publication, layer)) = wanted {
+                    self.request_keyframe(&publisher, &publication, layer, now);
                 }
             }
             _ => {}
         }
     }
 
-    /// Sends one received RTP packet to every subscriber of its publication.
+    /// Sends one received RTP packet to every subscriber of its publication that is on the
+    /// packet's layer, switching subscribers to it at a keyframe when it is the layer they
+    /// should be on.
     fn forward(
         &mut self,
         publisher: &Arc<str>,
@@ -914,17 +1004,51 @@ impl Room {
         let Some(pi) = self.index(publisher) else {
             return;
         };
-        let publication = match self.participants[pi]
+        let ssrc = packet.header.ssrc;
+        let pos = match self.participants[pi]
             .publications
             .iter()
-            .find(|p| p.track_id == track_id)
+            .position(|p| p.track_id == track_id)
         {
-            Some(p) => p.id.clone(),
+            Some(pos) => pos,
             None => match self.publish(pi, track_id, &packet) {
-                Some(id) => id,
+                Some(pos) => pos,
                 None => return,
             },
         };
+        if self.participants[pi].publications[pos]
+            .layer_mut(ssrc)
+            .is_none()
+        {
+            self.add_layer(pi, pos, ssrc, now);
+        }
+        let publ = &mut self.participants[pi].publications[pos];
+        if let Some(layer) = publ.layer_mut(ssrc) {
+            layer.last_packet = now;
+        }
+        let publication = publ.id.clone();
+        let simulcast = publ.simulcast;
+        let clock_rate = publ.codec.clock_rate;
+        // Each subscriber's layer, decided before the loop borrows the participants mutably.
+        let targets: Vec<(u8, Option<u32>)> = [Quality::Low, Quality::Medium, Quality::High]
+            .iter()
+            .map(|q| {
+                (
+                    simulcast::wanted_rank(*q),
+                    simulcast::choose(&publ.layers, *q, now),
+                )
+            })
+            .collect();
+        let target_of = |q: Quality| {
+            let rank = simulcast::wanted_rank(q);
+            targets
+                .iter()
+                .find(|(r, _)| *r == rank)
+                .and_then(|(_, t)| *t)
+        };
+        let mime_type = publ.codec.mime_type.clone();
+        let mut keyframe: Option<bool> = None;
+        let mut wants_keyframe: Vec<u32> = Vec::new();
         for s in &mut self.participants {
             if Arc::ptr_eq(&s.id, publisher) || s.out.is_none() {
                 continue;
@@ -935,11 +1059,46 @@ impl Room {
             };
             for sub in s
                 .subscriptions
-                .iter()
+                .iter_mut()
                 .filter(|x| x.publication == publication)
             {
                 let Some(pt) = sub.payload_type else { continue };
+                let target = target_of(sub.quality);
+                if sub.rewriter.current != Some(ssrc) {
+                    // Not this subscriber's layer: switch to it only if it should be, and
+                    // (simulcast) only where a picture can start.
+                    if target != Some(ssrc) {
+                        continue;
+                    }
+                    let at_keyframe = !simulcast
+                        || *keyframe.get_or_insert_with(|| {
+                            simulcast::starts_keyframe(&mime_type, &packet.payload)
+                        });
+                    if !at_keyframe {
+                        wants_keyframe.push(ssrc);
+                        continue;
+                    }
+                    sub.rewriter.switch_to(
+                        ssrc,
+                        packet.header.sequence_number,
+                        packet.header.timestamp,
+                        now,
+                        clock_rate,
+                    );
+                } else if simulcast && target.is_some_and(|t| t != ssrc) {
+                    // On a layer it should leave: keep it until the other starts a keyframe.
+                    if let Some(t) = target {
+                        wants_keyframe.push(t);
+                    }
+                }
                 let mut out = packet.clone();
+                let (seq, ts) = sub.rewriter.rewrite(
+                    packet.header.sequence_number,
+                    packet.header.timestamp,
+                    now,
+                );
+                out.header.sequence_number = seq;
+                out.header.timestamp = ts;
                 out.header.ssrc = sub.ssrc;
                 out.header.payload_type = pt;
                 // Header extension ids are negotiated per connection; the publisher's ids mean
@@ -969,15 +1128,40 @@ impl Room {
                 self.dirty.push((sid, PcKind::Subscriber));
             }
         }
+        wants_keyframe.sort_unstable();
+        wants_keyframe.dedup();
+        for layer in wants_keyframe {
+            self.request_keyframe(publisher, &publication, Some(layer), now);
+        }
+    }
+
+    /// A packet on an SSRC the publication has not had: a new simulcast layer (or the first
+    /// stream of the track).
+    fn add_layer(&mut self, pi: usize, pos: usize, ssrc: u32, now: Instant) {
+        let p = &mut self.participants[pi];
+        let receiver_id = p.publications[pos].receiver_id;
+        let rid = p
+            .publisher
+            .as_mut()
+            .and_then(|peer| peer.pc.rtp_receiver(receiver_id))
+            .and_then(|r| r.track().rid(ssrc).map(|rid| rid.to_string()))
+            .filter(|rid| !rid.is_empty());
+        let publ = &mut p.publications[pos];
+        let rank = simulcast::rank_of(rid.as_deref(), publ.layers.len());
+        if rid.is_some() {
+            publ.simulcast = true;
+        }
+        tracing::debug!(room = %self.id, rid = rid.as_deref().unwrap_or("-"), "layer started");
+        publ.layers.push(Layer {
+            ssrc,
+            rank,
+            last_packet: now,
+            keyframes: KeyframeThrottle::default(),
+        });
     }
 
     /// Turns a track's first packet into a publication and offers it to everyone else.
-    fn publish(
-        &mut self,
-        pi: usize,
-        track_id: &str,
-        packet: &rtc::rtp::Packet,
-    ) -> Option<Arc<str>> {
+    fn publish(&mut self, pi: usize, track_id: &str, packet: &rtc::rtp::Packet) -> Option<usize> {
         let p = &mut self.participants[pi];
         let pos = p.opened_tracks.iter().position(|(t, _)| t == track_id)?;
         let receiver_id = p.opened_tracks[pos].1;
@@ -992,7 +1176,7 @@ impl Room {
             .find(|c| c.payload_type == packet.header.payload_type)?
             .rtp_codec
             .clone();
-        p.opened_tracks.remove(pos);
+        p.opened_tracks.retain(|(t, _)| t != track_id);
         let id: Arc<str> = format!(
             "{}-{}",
             kind,
@@ -1004,10 +1188,11 @@ impl Room {
             track_id: track_id.to_owned(),
             receiver_id,
             kind,
-            ssrc: packet.header.ssrc,
             codec,
-            keyframes: KeyframeThrottle::default(),
+            layers: Vec::new(),
+            simulcast: false,
         });
+        let position = p.publications.len() - 1;
         self.stats.publications.fetch_add(1, Relaxed);
         let publisher = p.id.clone();
         tracing::debug!(room = %self.id, %kind, "publication started");
@@ -1022,7 +1207,7 @@ impl Room {
                 self.negotiate_subscriber(&other);
             }
         }
-        Some(id)
+        Some(position)
     }
 
     /// Removes every subscription to `publication` and renegotiates the subscribers.

@@ -24,7 +24,7 @@ pub mod token;
 
 pub use message::{
     ByeReason, CandidateInit, ClientMessage, ErrorCode, LeftReason, MediaKind, PROTOCOL_VERSION,
-    ParticipantInfo, ParticipantState, PcKind, Role, ServerMessage,
+    ParticipantInfo, ParticipantState, PcKind, Quality, Role, ServerMessage,
 };
 pub use session::{Admit, RateLimiter, Session, SessionPhase};
 pub use token::{JoinClaims, TokenError, TokenIssuer, TokenVerifier};

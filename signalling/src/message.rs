@@ -24,6 +24,16 @@ pub enum MediaKind {
     Video,
 }
 
+/// Which simulcast layer a subscriber wants of a video track. The server forwards the best
+/// layer the publisher is sending at or below it (or the lowest one, when all are above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quality {
+    Low,
+    Medium,
+    High,
+}
+
 /// What a participant is in the visit. Decides, later, what the server shows them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -222,6 +232,12 @@ pub enum ClientMessage {
         kind: MediaKind,
         muted: bool,
     },
+    /// The subscriber's choice of simulcast layer for one received video track; `track` is
+    /// the track id from the subscriber offer (the publication id).
+    SetQuality {
+        track: String,
+        quality: Quality,
+    },
     Ping {
         id: i64,
     },
@@ -234,6 +250,7 @@ const CLIENT_TYPES: &[&str] = &[
     "answer",
     "candidate",
     "mute",
+    "set_quality",
     "ping",
     "leave",
 ];

@@ -170,6 +170,9 @@ pub struct Received {
     pub numbers: HashMap<(String, String), std::collections::BTreeSet<u32>>,
     /// Packets whose payload did not match what the publisher wrote.
     pub corrupt: u64,
+    /// (publisher id, "audio"/"video") → the track id of the subscriber offer (the publication
+    /// id), which `set_quality` names.
+    pub tracks: HashMap<(String, String), String>,
     pub roster: Vec<ServerMessage>,
     pub publisher_state: Option<RTCPeerConnectionState>,
     pub subscriber_state: Option<RTCPeerConnectionState>,
@@ -228,16 +231,31 @@ pub fn payload(sender: &str, kind: &str, seq: u32, len: usize) -> Bytes {
     Bytes::from(p)
 }
 
-/// The packet number of an intact payload from `sender`, or `None` if it is damaged.
-fn check_payload(data: &[u8], sender: &str, kind: &str) -> Option<u32> {
+/// A simulcast layer's payload: the 2-byte VP8 payload descriptor and header an SFU reads to
+/// find keyframes (S=1, partition 0; P=0 on keyframes), then the usual payload with the kind
+/// `video.RID`, so a receiver can tell which layer arrived.
+pub fn layer_payload(sender: &str, rid: &str, seq: u32, keyframe: bool, len: usize) -> Bytes {
+    let mut p = vec![0x10, if keyframe { 0x50 } else { 0x51 }];
+    p.extend_from_slice(&payload(sender, &format!("video.{rid}"), seq, len - 2));
+    Bytes::from(p)
+}
+
+/// The kind and packet number of an intact payload from `sender` of a `kind` track (`video.RID`
+/// for simulcast layers), or `None` if it is damaged.
+fn check_payload(data: &[u8], sender: &str, kind: &str) -> Option<(String, u32)> {
+    let data = match data.first() {
+        Some(0x10 | 0x00) if kind == "video" => data.get(2..)?,
+        _ => data,
+    };
     let text = String::from_utf8_lossy(data);
     let mut parts = text.splitn(4, '|');
     let (Some(s), Some(k), Some(seq)) = (parts.next(), parts.next(), parts.next()) else {
         return None;
     };
     let seq = seq.parse::<u32>().ok()?;
-    (s == sender && k == kind && payload(sender, kind, seq, data.len()).as_ref() == data)
-        .then_some(seq)
+    let kind_ok = k == kind || k.strip_prefix("video.").is_some() && kind == "video";
+    (s == sender && kind_ok && payload(sender, k, seq, data.len()).as_ref() == data)
+        .then(|| (k.to_owned(), seq))
 }
 
 enum PcEvent {
@@ -275,12 +293,17 @@ impl PeerConnectionEventHandler for Handler {
                 RtpCodecKind::Audio => "audio",
                 _ => "video",
             };
+            let track_id = track.track_id().await.to_string();
+            received.send_modify(|r| {
+                r.tracks
+                    .insert((publisher.clone(), kind.to_owned()), track_id);
+            });
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(packet) = event {
                     let intact = check_payload(&packet.payload, &publisher, kind);
                     received.send_modify(|r| match intact {
-                        Some(number) => {
-                            let key = (publisher.clone(), kind.to_owned());
+                        Some((kind, number)) => {
+                            let key = (publisher.clone(), kind);
                             *r.packets.entry(key.clone()).or_default() += 1;
                             r.numbers.entry(key).or_default().insert(number);
                         }
@@ -299,6 +322,10 @@ fn client_pc_parts() -> (
 ) {
     let mut engine = MediaEngine::default();
     engine.register_default_codecs().expect("codecs");
+    rtc::peer_connection::configuration::interceptor_registry::configure_simulcast_extension_headers(
+        &mut engine,
+    )
+    .expect("simulcast header extensions");
     let registry =
         register_default_interceptors(Registry::new(), &mut engine).expect("interceptors");
     let settings = SettingEngineBuilder::new()
@@ -353,8 +380,19 @@ impl MediaParticipant {
         Self::from_client(client, id).await
     }
 
+    /// Joins and publishes Opus and a simulcast VP8 track with layers `q`, `h` and `f`
+    /// (100 packets/s each, a keyframe every 25 packets of a layer).
+    pub async fn join_simulcast(server: &TestServer, room: &str, id: &str, role: Role) -> Self {
+        let (client, _joined) = join(server, room, id, role).await;
+        Self::start(client, id, true).await
+    }
+
     /// Starts media on an already joined session.
-    pub async fn from_client(mut client: SignallingClient, id: &str) -> Self {
+    pub async fn from_client(client: SignallingClient, id: &str) -> Self {
+        Self::start(client, id, false).await
+    }
+
+    async fn start(mut client: SignallingClient, id: &str, simulcast: bool) -> Self {
         let (received_tx, received) = watch::channel(Received::default());
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let (commands, mut command_rx) = mpsc::unbounded_channel();
@@ -365,33 +403,73 @@ impl MediaParticipant {
             (RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 111u8),
             (RtpCodecKind::Video, MIME_TYPE_VP8, 90000, 0, 96u8),
         ] {
-            let ssrc = rand::random::<u32>();
+            let codec = RTCRtpCodec {
+                mime_type: mime.to_owned(),
+                clock_rate: clock,
+                channels,
+                ..Default::default()
+            };
+            // One encoding, or (simulcast video) one per layer, each with its own SSRC.
+            let rids: &[&str] = if simulcast && kind == RtpCodecKind::Video {
+                &["q", "h", "f"]
+            } else {
+                &[""]
+            };
+            let layers: Vec<(String, u32)> = rids
+                .iter()
+                .map(|rid| (rid.to_string(), rand::random::<u32>()))
+                .collect();
+            let encodings = layers
+                .iter()
+                .map(|(rid, ssrc)| RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        rid: rid.clone(),
+                        ssrc: Some(*ssrc),
+                        ..Default::default()
+                    },
+                    codec: codec.clone(),
+                    ..Default::default()
+                })
+                .collect();
             let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
                 id.to_owned(),
                 format!("{id}-{kind}"),
                 format!("{id}-{kind}"),
                 kind,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec: RTCRtpCodec {
-                        mime_type: mime.to_owned(),
-                        clock_rate: clock,
-                        channels,
-                        ..Default::default()
-                    },
-                    ..Default::default()
-                }],
+                encodings,
             )));
             publisher
                 .add_track(track.clone() as Arc<dyn TrackLocal>)
                 .await
                 .expect("add track");
-            writers.push((track, kind, ssrc, pt));
+            for (rid, ssrc) in layers {
+                writers.push((track.clone(), kind, rid, ssrc, pt));
+            }
         }
         let offer = publisher.create_offer(None).await.expect("offer");
+        if std::env::var("VARDRUM_TEST_SDP").is_ok() {
+            eprintln!("--- publisher offer of {id}\n{}", offer.sdp);
+        }
+        // The sender does not tag simulcast packets itself: each carries its `rid` (and the
+        // video `mid`) in the header extensions our offer numbered.
+        let extmap_id = |uri: &str| {
+            offer.sdp.lines().find_map(|l| {
+                let rest = l.strip_prefix("a=extmap:")?;
+                let (id, u) = rest.split_once(' ')?;
+                (u.trim() == uri).then(|| id.parse::<u8>().ok()).flatten()
+            })
+        };
+        let video_mid = offer
+            .sdp
+            .split("m=video")
+            .nth(1)
+            .and_then(|v| v.lines().find_map(|l| l.strip_prefix("a=mid:")))
+            .map(str::to_owned);
+        let tags = Arc::new((
+            extmap_id("urn:ietf:params:rtp-hdrext:sdes:mid"),
+            extmap_id("urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id"),
+            video_mid,
+        ));
         publisher
             .set_local_description(offer.clone())
             .await
@@ -404,8 +482,9 @@ impl MediaParticipant {
             .await
             .expect("send offer");
 
-        for (track, kind, ssrc, pt) in writers {
+        for (track, kind, rid, ssrc, pt) in writers {
             let sender_id = id.to_owned();
+            let tags = tags.clone();
             tokio::spawn(async move {
                 let (kind_name, interval, size) = match kind {
                     RtpCodecKind::Audio => ("audio", Duration::from_millis(20), 120),
@@ -415,7 +494,7 @@ impl MediaParticipant {
                 let mut seq: u32 = 0;
                 loop {
                     tick.tick().await;
-                    let packet = rtc::rtp::Packet {
+                    let mut packet = rtc::rtp::Packet {
                         header: rtc::rtp::header::Header {
                             version: 2,
                             payload_type: pt,
@@ -425,8 +504,19 @@ impl MediaParticipant {
                             marker: kind_name == "video",
                             ..Default::default()
                         },
-                        payload: payload(&sender_id, kind_name, seq, size),
+                        payload: if rid.is_empty() {
+                            payload(&sender_id, kind_name, seq, size)
+                        } else {
+                            layer_payload(&sender_id, &rid, seq, seq.is_multiple_of(25), size)
+                        },
                     };
+                    if let (false, (Some(mid_id), Some(rid_id), Some(mid))) =
+                        (rid.is_empty(), tags.as_ref())
+                    {
+                        let header = &mut packet.header;
+                        let _ = header.set_extension(*mid_id, Bytes::from(mid.clone()));
+                        let _ = header.set_extension(*rid_id, Bytes::from(rid.clone()));
+                    }
                     // Before negotiation completes the track is unbound and writes fail; later
                     // failures mean the connection is gone.
                     if track.write_rtp(packet).await.is_err() && seq > 3000 {
@@ -456,6 +546,9 @@ impl MediaParticipant {
                         };
                         match message {
                             ServerMessage::Answer { sdp, .. } => {
+                                if std::env::var("VARDRUM_TEST_SDP").is_ok() {
+                                    eprintln!("--- answer\n{sdp}");
+                                }
                                 let answer = RTCSessionDescription::answer(sdp).expect("answer sdp");
                                 publisher.set_remote_description(answer).await.expect("apply answer");
                             }
