@@ -15,7 +15,8 @@ use std::sync::Arc;
 use vardrum::clock::{Clock, ManualClock};
 use vardrum::db::{self, Db};
 use vardrum::portal::accounts::{
-    AccountError, Accounts, EXPORT_FORMAT, ProfileUpdate, RegisteredBy, Settings, StaffAccess,
+    AccountError, Accounts, EXPORT_FORMAT, ProfileUpdate, REGISTER_RESOURCE, RegisteredBy,
+    Settings, StaffAccess,
 };
 use vardrum::portal::audit::{self, Action, Actor};
 use vardrum::portal::contact::{FieldError, Problem};
@@ -121,6 +122,7 @@ on_both_databases!(
     deletion_removes_every_row_of_the_account_but_keeps_the_access_log,
     the_export_contains_all_own_data,
     every_staff_read_writes_exactly_one_access_log_entry,
+    a_staff_registration_the_register_refuses_is_logged_as_a_register_read,
 );
 
 fn pnr(s: &str) -> Personnummer {
@@ -593,18 +595,27 @@ async fn vasterbotten_refuses_protected_identity_with_its_own_text(db: &Db) {
     assert!(!err.to_string().contains(&PROTECTED[4..]));
     assert_eq!(rows_for(db, "accounts", PROTECTED).await, 0);
 
-    // Staff cannot register the person either, and nothing was accessed, so nothing is logged.
+    // Staff cannot register the person either. The refusal tells them the person has
+    // protected identity, so it is logged: one read of the register, saying nothing more.
+    let clinician = staff("staff-1", "Hälsocentralen Test");
     let err = accounts
-        .register_for_patient(
-            &staff("staff-1", "Hälsocentralen Test"),
-            &pnr(PROTECTED),
-            None,
-        )
+        .register_for_patient(&clinician, &pnr(PROTECTED), Some("Videobesök"))
         .await
         .unwrap_err();
     assert!(matches!(err, AccountError::ProtectedIdentityRefused { .. }));
     assert_eq!(rows_for(db, "accounts", PROTECTED).await, 0);
-    assert_eq!(rows(db, "access_log").await, 0);
+    let entries = audit::entries_after(db, 0, 100).await.expect("entries");
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let entry = &entries[0];
+    assert_eq!(entry.patient, pnr(PROTECTED));
+    assert_eq!(entry.action, Action::Read);
+    assert_eq!(entry.resource, REGISTER_RESOURCE);
+    assert_eq!(entry.actor, clinician.actor);
+    assert_eq!(entry.purpose.as_deref(), Some("Videobesök"));
+    assert!(
+        !format!("{entry:?}").to_lowercase().contains("protect"),
+        "the entry does not say what the register answered: {entry:?}"
+    );
 
     // Someone with an account who gets protected identity later is refused at the next login,
     // and marked, so staff see it on the account that remains.
@@ -1094,6 +1105,80 @@ async fn every_staff_read_writes_exactly_one_access_log_entry(db: &Db) {
         .map(|e| e.actor.id)
         .collect();
     assert_eq!(ids.len(), 10);
+}
+
+async fn a_staff_registration_the_register_refuses_is_logged_as_a_register_read(db: &Db) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let accounts = accounts(db, register(), region("vasterbotten"), clock.clone());
+    let clinician = staff("SE2321000016-staff4", "Hälsocentralen Test");
+
+    // "Not in the register" is information about whoever holds the number: one entry.
+    let err = accounts
+        .register_for_patient(&clinician, &pnr(UNREGISTERED), Some("telefonsamtal"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AccountError::NotInRegister), "{err:?}");
+    assert_eq!(rows_for(db, "access_log", UNREGISTERED).await, 1);
+    // So is protected identity under `deny` (the child here, as anyone): one entry.
+    clock.advance(10);
+    let err = accounts
+        .register_for_patient(&clinician, &pnr(PROTECTED_CHILD), None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, AccountError::ProtectedIdentityRefused { .. }),
+        "{err:?}"
+    );
+    assert_eq!(rows_for(db, "access_log", PROTECTED_CHILD).await, 1);
+
+    let entries = audit::entries_after(db, 0, 100).await.expect("entries");
+    let logged: Vec<(Personnummer, Action, &str, i64)> = entries
+        .iter()
+        .map(|e| (e.patient, e.action, e.resource.as_str(), e.at))
+        .collect();
+    assert_eq!(
+        logged,
+        [
+            (
+                pnr(UNREGISTERED),
+                Action::Read,
+                REGISTER_RESOURCE,
+                T0 as i64
+            ),
+            (
+                pnr(PROTECTED_CHILD),
+                Action::Read,
+                REGISTER_RESOURCE,
+                T0 as i64 + 10
+            ),
+        ]
+    );
+    assert_eq!(entries[0].purpose.as_deref(), Some("telefonsamtal"));
+    assert_eq!(entries[0].client_ip.as_deref(), Some("192.0.2.10"));
+    // The patient's own view shows it as the read it was, by care unit.
+    let seen = audit::entries_for_patient(db, &pnr(PROTECTED_CHILD))
+        .await
+        .expect("patient view");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].care_unit, "Hälsocentralen Test");
+    assert_eq!(seen[0].action, Action::Read);
+
+    // A register that cannot answer tells staff nothing about the person: nothing is logged.
+    let down = Accounts::new(
+        db.clone(),
+        Arc::new(DownRegister),
+        region("vasterbotten"),
+        clock.clone(),
+    );
+    let err = down
+        .register_for_patient(&clinician, &pnr(PARENT), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AccountError::Register(_)), "{err:?}");
+    assert_eq!(rows(db, "access_log").await, 2);
+    assert_eq!(rows(db, "accounts").await, 0);
+    let report = audit::verify(db).await.expect("verify");
+    assert!(report.is_intact() && report.intact_entries == 2, "{report}");
 }
 
 fn is_skatteverket_test_number(n: &str) -> bool {

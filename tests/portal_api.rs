@@ -32,7 +32,10 @@ const VERA: &str = "201702282383";
 const INGRID: &str = "195712302842";
 /// Protected identity, guardian of Alva.
 const KARL: &str = "196107293059";
+/// Karl's daughter, born 2016-10-25: nobody else's child.
 const ALVA: &str = "201610252395";
+/// Valid, but in nobody's register.
+const UNREGISTERED: &str = "189001029819";
 const CLINICIAN: &str = "dev-clinician-anna";
 const ADMIN: &str = "dev-admin-bo";
 
@@ -183,6 +186,30 @@ impl Browser {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// A request with exactly the CSRF header and `Origin` given (none when `None`).
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        csrf: Option<&str>,
+        origin: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(Method::PUT, path, Some(body)).await
     }
@@ -268,7 +295,93 @@ on_both_databases!(
     a_significant_policy_version_waits_for_a_decision,
     bad_input_gets_a_code_and_the_field_and_changes_nothing,
     logins_that_do_not_match_a_started_one_are_refused,
+    every_state_changing_route_refuses_a_request_without_the_token_or_from_another_site,
+    a_configured_issuer_is_used_with_its_client_secret_file_and_its_claim_name,
 );
+
+/// Everything the portal's tables hold, one line per row, to prove a request changed nothing.
+/// Each table's columns are listed (the hash of an access-log entry covers all of its own).
+async fn state(portal: &Portal) -> Vec<String> {
+    let tables: [(&str, &[&str]); 7] = [
+        (
+            "accounts",
+            &[
+                "id",
+                "personnummer",
+                "given_name",
+                "family_name",
+                "mobile",
+                "email",
+                "protected_identity",
+                "registered_by",
+                "created_at",
+                "updated_at",
+                "last_login_at",
+            ],
+        ),
+        (
+            "account_settings",
+            &[
+                "account_id",
+                "notify_sms",
+                "notify_email",
+                "language",
+                "updated_at",
+            ],
+        ),
+        (
+            "account_events",
+            &["id", "account_id", "actor_personnummer", "action", "at"],
+        ),
+        (
+            "policy_decisions",
+            &["account_id", "version", "decision", "decided_at"],
+        ),
+        (
+            "sessions",
+            &[
+                "token_hash",
+                "realm",
+                "principal",
+                "acting_for",
+                "care_unit",
+                "csrf_token",
+                "created_at",
+                "last_seen_at",
+            ],
+        ),
+        (
+            "staff",
+            &[
+                "id",
+                "subject",
+                "given_name",
+                "family_name",
+                "role",
+                "care_units",
+                "created_at",
+                "updated_at",
+            ],
+        ),
+        ("access_log", &["seq", "hash"]),
+    ];
+    let mut rows = Vec::new();
+    for (table, columns) in tables {
+        let line = columns
+            .iter()
+            .map(|c| format!("COALESCE(CAST({c} AS TEXT), '-')"))
+            .collect::<Vec<_>>()
+            .join(" || '|' || ");
+        // Table and column names are the literals above, not input.
+        let sql = format!("SELECT '{table}|' || {line} FROM {table} ORDER BY 1");
+        let found: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(portal.db().pool())
+            .await
+            .expect("read table");
+        rows.extend(found.into_iter().map(|(r,)| r));
+    }
+    rows
+}
 
 async fn login_registers_with_prefill_and_the_profile_is_editable_but_not_the_personnummer(
     db: Option<&str>,
@@ -365,15 +478,33 @@ async fn guardians_act_for_their_young_children_only(db: Option<&str>) {
     let (status, body) = elsa.send(Method::DELETE, "me", None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
 
-    // Someone else's child, a protected child and a number nobody has: one answer.
-    let (status_other, other) = elsa.put("acting-as", json!({ "child": ERIK })).await;
+    // Someone else's child (Alva, Karl's daughter, of an age to be acted for), an adult, a
+    // protected child and a number nobody has: one answer, and the session is left as it was.
+    let (status_other, other) = elsa.put("acting-as", json!({ "child": ALVA })).await;
+    let (status_adult, adult) = elsa.put("acting-as", json!({ "child": ERIK })).await;
     let (status_protected, protected) = elsa.put("acting-as", json!({ "child": VERA })).await;
     let (status_nobody, nobody) = elsa
-        .put("acting-as", json!({ "child": "189001029819" }))
+        .put("acting-as", json!({ "child": UNREGISTERED }))
         .await;
-    assert_eq!(status_other, StatusCode::NOT_FOUND);
-    assert_eq!((status_other, &other), (status_protected, &protected));
+    assert_eq!(
+        (status_nobody, error_code(&nobody)),
+        (StatusCode::NOT_FOUND, ("not_found", None))
+    );
     assert_eq!((status_other, &other), (status_nobody, &nobody));
+    assert_eq!((status_adult, &adult), (status_nobody, &nobody));
+    assert_eq!((status_protected, &protected), (status_nobody, &nobody));
+    let (_, session) = elsa.get("session").await;
+    assert_eq!(session["acting_as"]["personnummer"], MAJA, "{session}");
+    assert_eq!(
+        portal
+            .count(
+                "SELECT COUNT(*) FROM accounts WHERE personnummer = $1",
+                ALVA
+            )
+            .await,
+        0,
+        "no account was opened for someone else's child"
+    );
 
     // Back to herself.
     let (status, session) = elsa.put("acting-as", json!({ "child": null })).await;
@@ -421,6 +552,47 @@ async fn protected_identity_follows_each_regions_rule(db: Option<&str>) {
                 "SELECT COUNT(*) FROM accounts WHERE personnummer = $1",
                 INGRID
             )
+            .await,
+        0
+    );
+
+    // Staff cannot register her either. What the refusal told them is a register read, logged
+    // once, like a register that does not know the number at all.
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let (status, body) = anna.post("staff/patients", staff_patient(INGRID)).await;
+    assert_eq!(
+        (status, error_code(&body).0),
+        (StatusCode::FORBIDDEN, "protected_identity")
+    );
+    let (status, body) = anna
+        .post("staff/patients", staff_patient(UNREGISTERED))
+        .await;
+    assert_eq!(
+        (status, error_code(&body).0),
+        (StatusCode::UNPROCESSABLE_ENTITY, "not_in_register")
+    );
+    for who in [INGRID, UNREGISTERED] {
+        let logged: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT action, resource, care_unit, purpose FROM access_log WHERE patient = $1",
+        )
+        .bind(who)
+        .fetch_all(portal.db().pool())
+        .await
+        .expect("log");
+        assert_eq!(
+            logged,
+            [(
+                "read".to_owned(),
+                "population_register".to_owned(),
+                "Hälsocentral Testvik".to_owned(),
+                Some("Videobesök".to_owned())
+            )],
+            "{who}"
+        );
+    }
+    assert_eq!(
+        portal
+            .count("SELECT COUNT(*) FROM accounts WHERE $1 = $1", "x")
             .await,
         0
     );
@@ -742,7 +914,9 @@ async fn roles_and_realms_are_kept_apart(db: Option<&str>) {
     assert_eq!(stranger.get("session").await.0, StatusCode::UNAUTHORIZED);
     // Patient logins with a number the register does not have, and with no number at all.
     let mut unknown = portal.browser();
-    let landing = unknown.login("patient", "typed:189001029819").await;
+    let landing = unknown
+        .login("patient", &format!("typed:{UNREGISTERED}"))
+        .await;
     assert!(landing.ends_with("error=not_in_register"), "{landing}");
     let landing = unknown.login("patient", "typed:not-a-number").await;
     assert!(landing.ends_with("error=login_failed"), "{landing}");
@@ -812,6 +986,9 @@ async fn sessions_need_csrf_and_end_by_timeout_and_logout(db: Option<&str>) {
         set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"),
         "{set_cookie}"
     );
+    // Plain-HTTP development on loopback: no `Secure`, or the browser would never send the
+    // cookie back (HTTPS and production are in the unit tests of src/portal/api/mod.rs).
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
 
     // Idle: 29 minutes apart keep it alive, 31 end it.
     portal.clock.advance(29 * 60);
@@ -1081,6 +1258,23 @@ async fn logins_that_do_not_match_a_started_one_are_refused(db: Option<&str>) {
         .to_owned();
     let first = plain.get(&callback).send().await.expect("callback");
     assert_eq!(first.headers()["location"], "/portal/");
+    // The session cookie and the used-up login cookie, over plain HTTP in development.
+    let cookies: Vec<&str> = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("vardrum_session=")),
+        "{cookies:?}"
+    );
+    for cookie in &cookies {
+        assert!(
+            cookie.contains("; HttpOnly; SameSite=Lax") && !cookie.contains("Secure"),
+            "{cookie}"
+        );
+    }
     let second = plain.get(&callback).send().await.expect("replay");
     assert_eq!(
         second.headers()["location"],
@@ -1091,6 +1285,282 @@ async fn logins_that_do_not_match_a_started_one_are_refused(db: Option<&str>) {
     let (status, _) = b.get("auth/nurse/login").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     portal.stop().await;
+}
+
+async fn every_state_changing_route_refuses_a_request_without_the_token_or_from_another_site(
+    db: Option<&str>,
+) {
+    let portal = Portal::start(db, |_| {}).await;
+    let elsa = portal.logged_in("patient", &format!("test-{ELSA}")).await;
+    let erik = portal.logged_in("patient", &format!("test-{ERIK}")).await;
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let bo = portal.logged_in("staff", ADMIN).await;
+    let (_, me) = elsa.get("me").await;
+    let mut edit = profile(&me);
+    edit["given_name"] = json!("Forged");
+    let ours = portal.base.trim_end_matches('/').to_owned();
+    let other_port = match reqwest::Url::parse(&portal.base)
+        .ok()
+        .and_then(|u| u.port())
+    {
+        Some(1) => "http://127.0.0.1:2".to_owned(),
+        _ => "http://127.0.0.1:1".to_owned(),
+    };
+
+    // Every POST, PUT and DELETE of the API, each by a session that may make it and with a
+    // body that succeeds (the body is checked before the session, so a bad one would answer
+    // 400 and prove nothing). In the order the successful controls at the end can run.
+    let routes: Vec<(&Browser, Method, &str, Option<Value>, StatusCode)> = vec![
+        (&elsa, Method::PUT, "me", Some(edit), StatusCode::OK),
+        (
+            &elsa,
+            Method::POST,
+            "policy/decision",
+            Some(json!({ "version": "2025-11-12", "decision": "declined" })),
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            &elsa,
+            Method::PUT,
+            "acting-as",
+            Some(json!({ "child": MAJA })),
+            StatusCode::OK,
+        ),
+        (
+            &elsa,
+            Method::POST,
+            "auth/logout",
+            None,
+            StatusCode::NO_CONTENT,
+        ),
+        (&erik, Method::DELETE, "me", None, StatusCode::NO_CONTENT),
+        (
+            &anna,
+            Method::PUT,
+            "staff/care-unit",
+            Some(json!({ "care_unit": "Barnmottagning Testvik" })),
+            StatusCode::OK,
+        ),
+        (
+            &anna,
+            Method::POST,
+            "staff/patients/lookup",
+            Some(staff_patient(ELSA)),
+            StatusCode::OK,
+        ),
+        (
+            &anna,
+            Method::POST,
+            "staff/patients",
+            Some(staff_patient(LEO)),
+            StatusCode::CREATED,
+        ),
+        (
+            &anna,
+            Method::POST,
+            "auth/logout",
+            None,
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            &bo,
+            Method::POST,
+            "admin/staff",
+            Some(json!({
+                "subject": "hsa-SE2321000222-csrf",
+                "given_name": "Cilla",
+                "family_name": "Sjuksköterska",
+                "role": "clinician",
+                "care_units": ["Hälsocentral Testvik"],
+            })),
+            StatusCode::CREATED,
+        ),
+        (
+            &bo,
+            Method::POST,
+            "auth/logout",
+            None,
+            StatusCode::NO_CONTENT,
+        ),
+    ];
+
+    // The list is every state-changing operation the API documents: a new one must be added.
+    let (_, doc) = portal.browser().get("openapi.json").await;
+    let documented: std::collections::BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .expect("paths")
+        .iter()
+        .flat_map(|(path, ops)| {
+            let path = path.trim_start_matches("/api/v1/").to_owned();
+            ops.as_object()
+                .expect("operations")
+                .keys()
+                .filter(|m| ["post", "put", "delete"].contains(&m.as_str()))
+                .map(move |m| (m.to_uppercase(), path.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let tested: std::collections::BTreeSet<(String, String)> = routes
+        .iter()
+        .map(|(_, m, p, _, _)| (m.as_str().to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(tested, documented);
+
+    let before = state(&portal).await;
+    for (browser, method, path, body, _) in &routes {
+        let token = browser.csrf.as_deref().expect("logged in");
+        // Another live session's token is as wrong as a made-up one.
+        let foreign_token = if std::ptr::eq(*browser, &elsa) {
+            anna.csrf.as_deref()
+        } else {
+            elsa.csrf.as_deref()
+        };
+        let attempts = [
+            ("no token", None, None),
+            ("a made-up token", Some("not-the-token"), None),
+            ("an empty token", Some(""), None),
+            ("another session's token", foreign_token, None),
+            (
+                "the token from another site",
+                Some(token),
+                Some("https://evil.example"),
+            ),
+            ("the token from an opaque origin", Some(token), Some("null")),
+            (
+                "the token from our host on another port",
+                Some(token),
+                Some(other_port.as_str()),
+            ),
+        ];
+        for (what, csrf, origin) in attempts {
+            let (status, answer) = browser
+                .send_with(method.clone(), path, body.as_ref(), csrf, origin)
+                .await;
+            assert_eq!(
+                (status, error_code(&answer).0),
+                (StatusCode::FORBIDDEN, "csrf"),
+                "{method} {path} with {what}: {answer}"
+            );
+            assert_eq!(
+                state(&portal).await,
+                before,
+                "{method} {path} with {what} changed something"
+            );
+        }
+    }
+
+    // The controls: each request, with the session's token and our own Origin, goes through
+    // and changes something, so the refusals above were the checks' doing.
+    for (browser, method, path, body, expected) in &routes {
+        let was = state(&portal).await;
+        let (status, answer) = browser
+            .send_with(
+                method.clone(),
+                path,
+                body.as_ref(),
+                browser.csrf.as_deref(),
+                Some(&ours),
+            )
+            .await;
+        assert_eq!(status, *expected, "{method} {path}: {answer}");
+        assert_ne!(state(&portal).await, was, "{method} {path} changed nothing");
+    }
+    portal.stop().await;
+}
+
+async fn a_configured_issuer_is_used_with_its_client_secret_file_and_its_claim_name(
+    db: Option<&str>,
+) {
+    use vardrum::config::{Mode, OidcConfig};
+    use vardrum::portal::register::FileRegister;
+    use vardrum::portal::test_idp::{ClientRegistration, TestIdp, register_persons};
+
+    /// What some brokers call the personnummer claim; not the built-in test IdP's name.
+    const CLAIM: &str = "personalIdentityNumber";
+    // Characters that must be form-encoded in Basic auth (RFC 6749 §2.3.1).
+    const SECRET: &str = "broker secret/with:odd+chars";
+
+    // A second test IdP, on a port of its own: to the portals below it is an external broker
+    // they know only by its issuer URL, client id and a secret in a file.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let broker_base = format!("http://{}/", listener.local_addr().expect("addr"));
+    let dir = tempfile::tempdir().expect("dir");
+    let secret_file = dir.path().join("patient-client-secret");
+    // As secret files are usually written: with a newline, which is not part of the secret.
+    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("write secret");
+    let configured = |realm: &str, claim: &str| OidcConfig {
+        issuer: format!("{broker_base}dev-idp/{realm}"),
+        client_id: format!("portal-{realm}"),
+        client_secret_file: secret_file.clone(),
+        identity_claim: claim.into(),
+        scopes: "openid profile".into(),
+    };
+    let matching = Portal::start(db, |c| {
+        c.portal.patient_oidc = Some(configured("broker", CLAIM));
+    })
+    .await;
+    // Configured with the built-in IdP's claim name, against a broker that uses another.
+    let mismatched = Portal::start(db, |c| {
+        c.portal.patient_oidc = Some(configured("broker-b", "personal_identity_number"));
+    })
+    .await;
+
+    let register =
+        FileRegister::load(&repo("config/dev/population-register.json")).expect("register");
+    let persons = register_persons(register.persons(), CLAIM);
+    let mut idp = TestIdp::new(Mode::Development, matching.clock.clone()).expect("test IdP");
+    for (realm, portal) in [("broker", &matching), ("broker-b", &mismatched)] {
+        idp.add_issuer(
+            &broker_base,
+            realm,
+            ClientRegistration {
+                client_id: format!("portal-{realm}"),
+                client_secret: SECRET.into(),
+            },
+            format!("{}api/v1/auth/patient/callback", portal.base),
+            persons.clone(),
+            None,
+        );
+    }
+    let router = std::sync::Arc::new(idp).router();
+    let broker = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+
+    // The mismatched claim name: the login fails, no session, no account.
+    let mut refused = mismatched.browser();
+    let landing = refused.login("patient", &format!("test-{ELSA}")).await;
+    assert!(
+        landing.ends_with("/portal/login.html?error=login_failed"),
+        "{landing}"
+    );
+    assert_eq!(refused.get("session").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        mismatched
+            .count(
+                "SELECT COUNT(*) FROM accounts WHERE personnummer = $1",
+                ELSA
+            )
+            .await,
+        0
+    );
+
+    // The matching one: the broker's picker, its code, the secret from the file, the claim.
+    let elsa = matching.logged_in("patient", &format!("test-{ELSA}")).await;
+    let (_, me) = elsa.get("me").await;
+    assert_eq!(me["personnummer"], ELSA);
+    assert_eq!(me["given_name"], "Elsa");
+    let (_, session) = elsa.get("session").await;
+    assert_eq!(session["realm"], "patient");
+    // Staff still log in through the built-in test IdP beside it.
+    let anna = matching.logged_in("staff", CLINICIAN).await;
+    assert_eq!(anna.get("session").await.1["realm"], "staff");
+
+    broker.abort();
+    mismatched.stop().await;
+    matching.stop().await;
 }
 
 #[tokio::test]

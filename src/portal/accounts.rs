@@ -37,7 +37,8 @@
 //!   belong to an account must be deleted in [`Accounts::delete_account`]'s transaction too.
 //! - **Staff access.** Every staff (or system job) read of an account writes exactly one
 //!   access-log entry, before the data is read: an access that cannot be documented does not
-//!   happen.
+//!   happen. A staff registration the register's answer refuses is logged as a read of the
+//!   register: "not in the register" and "protected identity" are facts about the person.
 //!
 //! Identity numbers stay out of errors and `Debug` output; [`Account`]'s `Debug` shows no
 //! personal data at all.
@@ -65,11 +66,17 @@ use super::register::{PopulationRegister, RegisterError, RegisterPerson};
 /// The access-log resource name for an account.
 pub const RESOURCE: &str = "account";
 
+/// The access-log resource name for what the population register says about a person, when
+/// staff learn it without an account being read or created (a refused registration).
+pub const REGISTER_RESOURCE: &str = "population_register";
+
 /// Identifies the export format, so a later change of it can be told apart.
 pub const EXPORT_FORMAT: &str = "vardrum/own-data/v1";
 
-/// An account's id: a random UUID. Other tables refer to accounts by this, so the personnummer
-/// is stored in `accounts` (and the access log) only.
+/// An account's id: a random UUID. Other tables refer to accounts by this rather than by the
+/// personnummer. The number itself is kept in `accounts`, the access log, `account_events`
+/// (who acted: the owner or their guardian) and `sessions.acting_for` (the child a guardian
+/// acts for); `docs/privacy.md` says what deletion does with each.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct AccountId(String);
@@ -452,26 +459,46 @@ impl Accounts {
     }
 
     /// Staff register an account for a patient, pre-filled from the register like a first
-    /// login. Writes one access-log entry (create) before the account is created, or (read)
-    /// when it turns out to exist already; a refusal under the region's protected-identity rule
-    /// writes none, since nothing in the portal was touched.
+    /// login. Writes exactly one access-log entry: `create` on the account before it is
+    /// created; `read` of the account when it turns out to exist already; `read` of the
+    /// population register ([`REGISTER_RESOURCE`]) when the register's answer refuses the
+    /// registration (not in the register, or protected identity under `deny`), since the
+    /// refusal tells staff something about the person. When the register cannot be asked,
+    /// staff learn nothing and nothing is logged.
     pub async fn register_for_patient(
         &self,
         staff: &StaffAccess,
         patient: &Personnummer,
         purpose: Option<&str>,
     ) -> Result<Account, AccountError> {
-        let person = self.lookup(patient).await?;
+        // The register is asked before the entry is written (which entry depends on its
+        // answer), but its answer reaches staff only after: if the entry cannot be written,
+        // the request fails with the audit error and the refusal is never shown.
+        let person = match self.lookup(patient).await {
+            Ok(person) => person,
+            Err(AccountError::NotInRegister) => {
+                self.log(staff, patient, Action::Read, REGISTER_RESOURCE, purpose)
+                    .await?;
+                return Err(AccountError::NotInRegister);
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(refusal) = self.protected_identity_refusal(&person) {
+            // The entry says the register was consulted, not what it said: "protected
+            // identity" must not become readable to everyone who follows up the log.
+            self.log(staff, patient, Action::Read, REGISTER_RESOURCE, purpose)
+                .await?;
             return Err(refusal);
         }
         // Finding that the account exists is itself a read of the patient's data: logged as
         // one, so the log never claims a creation that did not happen.
         if self.find(patient).await?.is_some() {
-            self.log(staff, patient, Action::Read, purpose).await?;
+            self.log(staff, patient, Action::Read, RESOURCE, purpose)
+                .await?;
             return Err(AccountError::AlreadyExists);
         }
-        self.log(staff, patient, Action::Create, purpose).await?;
+        self.log(staff, patient, Action::Create, RESOURCE, purpose)
+            .await?;
         let now = self.now()?;
         // Two staff members registering the same patient at once: the loser's create entry
         // stands for an attempt, and it gets AlreadyExists.
@@ -533,7 +560,8 @@ impl Accounts {
         patient: &Personnummer,
         purpose: Option<&str>,
     ) -> Result<StaffAccountView, AccountError> {
-        self.log(staff, patient, Action::Read, purpose).await?;
+        self.log(staff, patient, Action::Read, RESOURCE, purpose)
+            .await?;
         let account = self.find(patient).await?.ok_or(AccountError::NotFound)?;
         let protected_identity_marker = if account.protected_identity {
             self.region
@@ -698,13 +726,14 @@ impl Accounts {
         staff: &StaffAccess,
         patient: &Personnummer,
         action: Action,
+        resource: &str,
         purpose: Option<&str>,
     ) -> Result<(), AccountError> {
         let entry = NewEntry {
             actor: staff.actor.clone(),
             patient: *patient,
             action,
-            resource: RESOURCE.into(),
+            resource: resource.into(),
             purpose: purpose.map(str::to_owned),
             client_ip: staff.client_ip,
             user_agent: staff.user_agent.clone(),

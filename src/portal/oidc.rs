@@ -304,7 +304,13 @@ impl Client {
         validation.set_audience(&[&self.config.client_id]);
         // Expiry is checked below by our clock, which tests can move.
         validation.validate_exp = false;
-        validation.required_spec_claims.clear();
+        // The library checks `iss` and `aud` only when the token has them: without these
+        // required, a token that simply left them out would pass both checks. OIDC Core §2
+        // makes all four mandatory in an ID token.
+        validation.required_spec_claims = ["iss", "aud", "sub", "exp"]
+            .into_iter()
+            .map(String::from)
+            .collect();
         let data = jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
             token,
             &key,
@@ -411,11 +417,380 @@ fn form_encode(s: &str) -> String {
 mod tests {
     use super::*;
 
+    use jsonwebtoken::{EncodingKey, Header};
+    use p256::ecdsa::SigningKey;
+    use p256::pkcs8::EncodePrivateKey;
+    use serde_json::{Value, json};
+
+    use crate::clock::ManualClock;
+    use crate::config::Mode;
+    use crate::portal::test_idp::{ClientRegistration, TestIdp, TestPerson};
+
+    /// 2026-03-15T12:00:00Z.
+    const NOW: u64 = 1_773_576_000;
+    const ISSUER: &str = "https://broker.example/oidc";
+    const CLIENT_ID: &str = "vardrum-portal";
+    const SECRET: &str = "the-client-secret";
+    const NONCE: &str = "the-nonce-of-this-login";
+    const KID: &str = "broker-key-1";
+    /// A broker that does not call the claim what the built-in test IdP calls it.
+    const CLAIM: &str = "personalIdentityNumber";
+    /// A Skatteverket test number.
+    const ELSA: &str = "199006022397";
+
     #[test]
     fn pkce_challenge_is_rfc7636_appendix_b() {
         assert_eq!(
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    /// An ES256 key as a provider has it: the private half to sign, the public half as a JWK.
+    struct Key {
+        signing: EncodingKey,
+        jwk: Value,
+    }
+
+    fn es256_key(kid: &str) -> Key {
+        let secret = SigningKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
+        let der = secret.to_pkcs8_der().expect("pkcs8");
+        let point = secret.verifying_key().to_encoded_point(false);
+        let (Some(x), Some(y)) = (point.x(), point.y()) else {
+            panic!("an uncompressed point has both coordinates");
+        };
+        Key {
+            signing: EncodingKey::from_ec_der(der.as_bytes()),
+            jwk: json!({
+                "kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": kid,
+                "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(y),
+            }),
+        }
+    }
+
+    fn client_config(issuer: &str, claim: &str) -> ClientConfig {
+        ClientConfig {
+            realm: Realm::Patient,
+            issuer: issuer.into(),
+            client_id: CLIENT_ID.into(),
+            client_secret: SECRET.into(),
+            redirect_uri: "http://127.0.0.1:1/api/v1/auth/patient/callback".into(),
+            identity_claim: claim.into(),
+            scopes: "openid profile".into(),
+        }
+    }
+
+    async fn test_db(dir: &tempfile::TempDir) -> Db {
+        Db::open(&crate::db::default_url(dir.path()), dir.path())
+            .await
+            .expect("open SQLite")
+    }
+
+    /// A relying party for [`ISSUER`] whose metadata and keys are already cached, so that
+    /// tokens are checked without a network: the provider publishes `trusted` only.
+    async fn client_trusting(
+        trusted: &Key,
+        clock: Arc<ManualClock>,
+        dir: &tempfile::TempDir,
+    ) -> Client {
+        let client = Client::new(client_config(ISSUER, CLAIM), test_db(dir).await, clock);
+        *client.cache.lock().await = Some(Cached {
+            metadata: Metadata {
+                issuer: ISSUER.into(),
+                authorization_endpoint: format!("{ISSUER}/authorize"),
+                token_endpoint: format!("{ISSUER}/token"),
+                jwks_uri: format!("{ISSUER}/jwks"),
+            },
+            keys: serde_json::from_value(json!({ "keys": [trusted.jwk] })).expect("jwks"),
+            fetched_at: NOW,
+        });
+        client
+    }
+
+    /// The claims of a good ID token for this login.
+    fn claims() -> serde_json::Map<String, Value> {
+        let Value::Object(claims) = json!({
+            "iss": ISSUER,
+            "aud": CLIENT_ID,
+            "sub": "broker-subject-17",
+            "iat": NOW,
+            "exp": NOW + 300,
+            "nonce": NONCE,
+            CLAIM: ELSA,
+        }) else {
+            unreachable!("a JSON object literal")
+        };
+        claims
+    }
+
+    fn sign(key: &Key, claims: &serde_json::Map<String, Value>) -> String {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(KID.into());
+        jsonwebtoken::encode(&header, claims, &key.signing).expect("sign")
+    }
+
+    /// A token with a header of our choosing and no valid signature: `alg` values the
+    /// library cannot sign with (`none`, say) are exactly the ones an attacker sends.
+    fn unsigned(header: Value, claims: &serde_json::Map<String, Value>, signature: &str) -> String {
+        let part = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("json"));
+        format!(
+            "{}.{}.{signature}",
+            part(&header),
+            part(&Value::Object(claims.clone()))
+        )
+    }
+
+    async fn refusal(client: &Client, token: &str) -> String {
+        match client.verify_id_token(token, NONCE).await {
+            Err(OidcError::InvalidToken(why)) => why,
+            Err(other) => panic!("refused, but not as an invalid token: {other}"),
+            Ok(_) => panic!("accepted a token that must be refused"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_id_token_is_refused_unless_issuer_audience_nonce_and_times_check_out() {
+        let dir = tempfile::tempdir().expect("dir");
+        let clock = Arc::new(ManualClock::new(NOW));
+        let key = es256_key(KID);
+        let client = client_trusting(&key, clock.clone(), &dir).await;
+
+        // The control: a good token passes, so each refusal below is the one change's doing.
+        let good = client
+            .verify_id_token(&sign(&key, &claims()), NONCE)
+            .await
+            .expect("a good token");
+        assert_eq!(good.get(CLAIM), Some(&json!(ELSA)));
+
+        let changed = |name: &str, value: Value| {
+            let mut c = claims();
+            c.insert(name.into(), value);
+            c
+        };
+        let without = |name: &str| {
+            let mut c = claims();
+            c.remove(name);
+            c
+        };
+        let cases: Vec<(&str, serde_json::Map<String, Value>, &str)> = vec![
+            (
+                "wrong nonce",
+                changed("nonce", json!("another-login")),
+                "nonce",
+            ),
+            ("no nonce", without("nonce"), "nonce"),
+            (
+                "wrong issuer",
+                changed("iss", json!("https://evil.example/oidc")),
+                "InvalidIssuer",
+            ),
+            (
+                "issuer differing only by a trailing slash",
+                changed("iss", json!(format!("{ISSUER}/"))),
+                "InvalidIssuer",
+            ),
+            (
+                "wrong audience",
+                changed("aud", json!("another-client")),
+                "InvalidAudience",
+            ),
+            (
+                "audience list without us",
+                changed("aud", json!(["another-client", "a-third"])),
+                "InvalidAudience",
+            ),
+            // Without these required, the library skips the issuer and audience checks.
+            ("no issuer", without("iss"), "Missing required claim: iss"),
+            ("no audience", without("aud"), "Missing required claim: aud"),
+            ("no subject", without("sub"), "Missing required claim: sub"),
+            ("no expiry", without("exp"), "Missing required claim: exp"),
+            (
+                "expired beyond the leeway",
+                changed("exp", json!(NOW - 61)),
+                "expired",
+            ),
+            (
+                "issued in the future beyond the leeway",
+                changed("iat", json!(NOW + 61)),
+                "issued in the future",
+            ),
+        ];
+        for (case, claims, expected) in cases {
+            let why = refusal(&client, &sign(&key, &claims)).await;
+            assert!(why.contains(expected), "{case}: refused with {why:?}");
+        }
+
+        // Within the leeway is clock skew, not expiry.
+        client
+            .verify_id_token(&sign(&key, &changed("exp", json!(NOW - 60))), NONCE)
+            .await
+            .expect("expired by exactly the leeway");
+        // Expiry is read from the injected clock: the good token expires when it moves on.
+        let token = sign(&key, &claims());
+        clock.advance(300 + LEEWAY_SECS as u64 + 1);
+        assert_eq!(refusal(&client, &token).await, "expired");
+    }
+
+    #[tokio::test]
+    async fn an_id_token_is_refused_unless_signed_by_the_providers_key_with_an_asymmetric_alg() {
+        let dir = tempfile::tempdir().expect("dir");
+        let clock = Arc::new(ManualClock::new(NOW));
+        let key = es256_key(KID);
+        let client = client_trusting(&key, clock, &dir).await;
+        let good = sign(&key, &claims());
+        client
+            .verify_id_token(&good, NONCE)
+            .await
+            .expect("the control: a good token");
+
+        // Signed by someone else's key that claims the provider's key id.
+        let forged = sign(&es256_key(KID), &claims());
+        assert!(refusal(&client, &forged).await.contains("InvalidSignature"));
+
+        // The provider's signature over other claims: the identity swapped after signing.
+        let mut parts = good.split('.');
+        let (Some(header), Some(_), Some(signature)) = (parts.next(), parts.next(), parts.next())
+        else {
+            panic!("a JWS has three parts");
+        };
+        let mut other = claims();
+        other.insert(CLAIM.into(), json!("199602292386"));
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&other).expect("json"));
+        let swapped = format!("{header}.{payload}.{signature}");
+        assert!(
+            refusal(&client, &swapped)
+                .await
+                .contains("InvalidSignature")
+        );
+
+        // HS256 "signed" with our own client secret, which anyone with the secret (or a
+        // confused provider) could make: refused by algorithm before any key is looked at.
+        let mut hs = Header::new(Algorithm::HS256);
+        hs.kid = Some(KID.into());
+        let symmetric =
+            jsonwebtoken::encode(&hs, &claims(), &EncodingKey::from_secret(SECRET.as_bytes()))
+                .expect("sign HS256");
+        assert_eq!(
+            refusal(&client, &symmetric).await,
+            "algorithm HS256 is not accepted"
+        );
+
+        // `alg: none` with no signature at all.
+        let none = unsigned(
+            json!({ "alg": "none", "typ": "JWT", "kid": KID }),
+            &claims(),
+            "",
+        );
+        refusal(&client, &none).await;
+        // An asymmetric algorithm outside the list.
+        let eddsa = unsigned(json!({ "alg": "EdDSA", "kid": KID }), &claims(), signature);
+        assert_eq!(
+            refusal(&client, &eddsa).await,
+            "algorithm EdDSA is not accepted"
+        );
+        // An accepted algorithm that does not fit the provider's key (RSA named, EC key).
+        let confused = unsigned(json!({ "alg": "RS256", "kid": KID }), &claims(), signature);
+        refusal(&client, &confused).await;
+    }
+
+    /// A test IdP on a port of its own, known to the relying party only by its issuer URL, as
+    /// a configured broker is; it puts the personnummer under [`CLAIM`].
+    async fn broker(clock: Arc<ManualClock>) -> (String, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}/", listener.local_addr().expect("addr"));
+        let mut idp = TestIdp::new(Mode::Development, clock).expect("test IdP");
+        let mut claims = serde_json::Map::new();
+        claims.insert(CLAIM.into(), json!(ELSA));
+        let issuer = idp
+            .add_issuer(
+                &base,
+                "broker",
+                ClientRegistration {
+                    client_id: CLIENT_ID.into(),
+                    client_secret: SECRET.into(),
+                },
+                client_config(ISSUER, CLAIM).redirect_uri,
+                vec![TestPerson {
+                    subject: "elsa".into(),
+                    label: "Elsa".into(),
+                    claims,
+                }],
+                None,
+            )
+            .issuer
+            .clone();
+        let router = Arc::new(idp).router();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        (issuer, task)
+    }
+
+    /// One login through the provider's pages as a browser would make it: start, pick the
+    /// person, follow the redirect back to the callback, finish.
+    async fn log_in(client: &Client) -> Result<String, OidcError> {
+        let started = client.start().await.expect("start");
+        let authorize = url::Url::parse(&started.redirect_to).expect("authorize URL");
+        let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+        form.push(("subject".into(), "elsa".into()));
+        let mut action = authorize.clone();
+        action.set_query(None);
+        let picked = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+            .post(action)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(serde_urlencoded::to_string(&form).expect("form"))
+            .send()
+            .await
+            .expect("pick");
+        let location = picked
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .expect("redirect to the callback");
+        let callback = url::Url::parse(location).expect("callback URL");
+        let param = |name: &str| {
+            callback
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .expect("callback parameter")
+        };
+        let state = param("state");
+        assert_eq!(state, started.state);
+        client.finish(&state, Some(&state), &param("code")).await
+    }
+
+    #[tokio::test]
+    async fn the_identity_is_read_from_the_configured_claim_and_only_from_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let clock = Arc::new(ManualClock::new(NOW));
+        let (issuer, idp) = broker(clock.clone()).await;
+        let db = test_db(&dir).await;
+
+        let matching = Client::new(client_config(&issuer, CLAIM), db.clone(), clock.clone());
+        assert_eq!(log_in(&matching).await.expect("login"), ELSA);
+
+        // The built-in test IdP's claim name, against a broker that uses another: refused,
+        // saying which claim was missing (and not what the token held instead).
+        let mismatched = Client::new(
+            client_config(&issuer, "personal_identity_number"),
+            db,
+            clock,
+        );
+        match log_in(&mismatched).await {
+            Err(OidcError::InvalidToken(why)) => {
+                assert_eq!(why, "the claim personal_identity_number is missing");
+            }
+            other => panic!("expected a missing claim, got {other:?}"),
+        }
+        idp.abort();
     }
 }

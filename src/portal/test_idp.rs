@@ -29,6 +29,7 @@ use crate::clock::Clock;
 use crate::config::Mode;
 
 use super::oidc::pkce_challenge;
+use super::register::RegisterPerson;
 use super::sessions::random_token;
 
 /// An authorisation code is good for this long, once.
@@ -45,6 +46,45 @@ pub struct TestPerson {
     pub label: String,
     /// Extra claims in the ID token (e.g. the personnummer claim, names).
     pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The relying party an issuer knows: its client id and secret.
+#[derive(Clone)]
+pub struct ClientRegistration {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+impl fmt::Debug for ClientRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientRegistration")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The register's persons as test-IdP persons whose ID token carries the personnummer under
+/// `claim`. Brokers name that claim differently (`personal_identity_number`,
+/// `personalIdentityNumber`, ...), so the claim is the caller's choice: the built-in issuer
+/// uses the portal's default, and tests use others to prove the configured name is honoured.
+pub fn register_persons<'a>(
+    persons: impl IntoIterator<Item = &'a RegisterPerson>,
+    claim: &str,
+) -> Vec<TestPerson> {
+    persons
+        .into_iter()
+        .map(|p| {
+            let mut claims = serde_json::Map::new();
+            claims.insert(claim.into(), p.personnummer.as_str().into());
+            claims.insert("given_name".into(), p.given_name.clone().into());
+            claims.insert("family_name".into(), p.family_name.clone().into());
+            TestPerson {
+                subject: format!("test-{}", p.personnummer.as_str()),
+                label: format!("{} {} ({})", p.given_name, p.family_name, p.personnummer),
+                claims,
+            }
+        })
+        .collect()
 }
 
 /// One realm's issuer.
@@ -147,10 +187,37 @@ impl TestIdp {
         persons: Vec<TestPerson>,
         free_text_claim: Option<String>,
     ) -> &Issuer {
-        let issuer = Issuer {
-            issuer: format!("{base_url}dev-idp/{realm}"),
+        let client = ClientRegistration {
             client_id: format!("vardrum-{realm}"),
             client_secret: random_token(),
+        };
+        self.add_issuer(
+            base_url,
+            realm,
+            client,
+            redirect_uri,
+            persons,
+            free_text_claim,
+        )
+    }
+
+    /// Like [`TestIdp::add_realm`], with client credentials chosen by the caller. Lets a test
+    /// run this issuer as a separate provider that a portal is *configured* against
+    /// (`[portal.patient_oidc]` with a `client_secret_file`), where the secret has to exist
+    /// before the portal starts and so cannot be the random one `add_realm` makes.
+    pub fn add_issuer(
+        &mut self,
+        base_url: &str,
+        realm: &str,
+        client: ClientRegistration,
+        redirect_uri: String,
+        persons: Vec<TestPerson>,
+        free_text_claim: Option<String>,
+    ) -> &Issuer {
+        let issuer = Issuer {
+            issuer: format!("{base_url}dev-idp/{realm}"),
+            client_id: client.client_id,
+            client_secret: client.client_secret,
             redirect_uri,
             persons,
             free_text_claim,

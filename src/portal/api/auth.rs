@@ -52,20 +52,15 @@ pub async fn login(
         }
     };
     let mut response = Redirect::to(&started.redirect_to).into_response();
-    let secure = if portal.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let value = format!(
-        "{}={}; Path={}; HttpOnly; SameSite=Lax; Max-Age={LOGIN_TIMEOUT_SECS}{secure}",
-        login_cookie_name(realm),
-        started.state,
-        login_cookie_path(realm),
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        portal.expiring_cookie(
+            &login_cookie_name(realm),
+            &started.state,
+            &login_cookie_path(realm),
+            LOGIN_TIMEOUT_SECS,
+        ),
     );
-    if let Ok(v) = header::HeaderValue::from_str(&value) {
-        response.headers_mut().append(header::SET_COOKIE, v);
-    }
     Ok(response)
 }
 

@@ -30,7 +30,7 @@ use super::region::{RegionConfig, RegionConfigError};
 use super::register::{FileRegister, FileRegisterError, PopulationRegister};
 use super::sessions::{self, Lifetimes, Realm, Session, Sessions};
 use super::staff::{Staff, StaffFileError, StaffMember, read_staff_file};
-use super::test_idp::{TestIdp, TestIdpError, TestPerson};
+use super::test_idp::{TestIdp, TestIdpError, TestPerson, register_persons};
 use error::{ApiError, MAX_JSON_BYTES};
 
 /// The OpenAPI document, kept beside the code it describes.
@@ -116,7 +116,7 @@ impl Portal {
 
         let url = url::Url::parse(base_url).map_err(|_| PortalError::BaseUrl(base_url.into()))?;
         let origin = url.origin().ascii_serialization();
-        let secure_cookies = url.scheme() == "https" || config.mode == Mode::Production;
+        let secure_cookies = cookies_need_secure(&url, config.mode);
 
         let redirect = |realm: Realm| format!("{base_url}api/v1/auth/{}/callback", realm.as_str());
         let needs_test_idp =
@@ -130,27 +130,7 @@ impl Portal {
         let patient_config = match &config.portal.patient_oidc {
             Some(c) => client_config(Realm::Patient, c, redirect(Realm::Patient))?,
             None => {
-                let persons = register
-                    .persons()
-                    .into_iter()
-                    .map(|p| {
-                        let mut claims = serde_json::Map::new();
-                        claims.insert(
-                            TEST_IDP_PERSONNUMMER_CLAIM.into(),
-                            p.personnummer.as_str().into(),
-                        );
-                        claims.insert("given_name".into(), p.given_name.clone().into());
-                        claims.insert("family_name".into(), p.family_name.clone().into());
-                        TestPerson {
-                            subject: format!("test-{}", p.personnummer.as_str()),
-                            label: format!(
-                                "{} {} ({})",
-                                p.given_name, p.family_name, p.personnummer
-                            ),
-                            claims,
-                        }
-                    })
-                    .collect();
+                let persons = register_persons(register.persons(), TEST_IDP_PERSONNUMMER_CLAIM);
                 let idp = test_idp.as_mut().ok_or(TestIdpError::Production)?;
                 let issuer = idp.add_realm(
                     base_url,
@@ -337,14 +317,30 @@ impl Portal {
         self.cookie_header(sessions::COOKIE, token, "/")
     }
 
+    /// A `Set-Cookie` value for a browser-session cookie (or, with `None`, one that clears it).
     pub fn cookie_header(&self, name: &str, value: Option<&str>, path: &str) -> HeaderValue {
-        let secure = if self.secure_cookies { "; Secure" } else { "" };
         let text = match value {
-            Some(v) => format!("{name}={v}; Path={path}; HttpOnly; SameSite=Lax{secure}"),
-            None => format!("{name}=; Path={path}; HttpOnly; SameSite=Lax; Max-Age=0{secure}"),
+            Some(v) => cookie_text(name, v, path, None, self.secure_cookies),
+            None => cookie_text(name, "", path, Some(0), self.secure_cookies),
         };
-        // Tokens are URL-safe base64, so the header is always valid.
-        HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+        header_value(&text)
+    }
+
+    /// A `Set-Cookie` value for a cookie the browser drops after `max_age_secs`.
+    pub fn expiring_cookie(
+        &self,
+        name: &str,
+        value: &str,
+        path: &str,
+        max_age_secs: i64,
+    ) -> HeaderValue {
+        header_value(&cookie_text(
+            name,
+            value,
+            path,
+            Some(max_age_secs),
+            self.secure_cookies,
+        ))
     }
 
     /// Reads a personnummer from a request field, naming the field when it is refused.
@@ -353,6 +349,30 @@ impl Portal {
             ApiError::invalid(field, format!("not a valid personnummer ({})", e.code()))
         })
     }
+}
+
+/// Whether cookies carry `Secure`: whenever people reach the portal over HTTPS, and always in
+/// production, where a plain-HTTP public URL is a misconfiguration behind a TLS proxy that must
+/// not make the session cookie travel in clear. Only plain-HTTP development (loopback) goes
+/// without, since a browser would not send a `Secure` cookie back over `http://`.
+fn cookies_need_secure(public_url: &url::Url, mode: Mode) -> bool {
+    public_url.scheme() == "https" || mode == Mode::Production
+}
+
+/// Every portal cookie's attributes in one place: script cannot read it (`HttpOnly`), other
+/// sites' requests do not carry it except top-level navigations, which the OIDC callback is
+/// (`SameSite=Lax`), and over HTTPS it never goes out in clear (`Secure`).
+fn cookie_text(name: &str, value: &str, path: &str, max_age: Option<i64>, secure: bool) -> String {
+    let max_age = max_age
+        .map(|s| format!("; Max-Age={s}"))
+        .unwrap_or_default();
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{name}={value}; Path={path}; HttpOnly; SameSite=Lax{max_age}{secure}")
+}
+
+fn header_value(text: &str) -> HeaderValue {
+    // Names, paths and tokens (URL-safe base64) are all header-safe, so this never falls back.
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 fn secs(n: u64) -> i64 {
@@ -404,6 +424,104 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::clock::ManualClock;
+
+    /// A portal built as the server builds it, reached at `base_url`. Production needs real
+    /// identity providers and a register; nothing here contacts them.
+    async fn built(mode: Mode, base_url: &str, dir: &std::path::Path) -> Arc<Portal> {
+        let mut config = Config {
+            mode,
+            data_dir: dir.to_owned(),
+            ..Config::default()
+        };
+        if mode == Mode::Production {
+            let secret = dir.join("client-secret");
+            std::fs::write(&secret, "a-secret\n").expect("write secret");
+            let oidc = OidcConfig {
+                issuer: "https://idp.example".into(),
+                client_id: "vardrum".into(),
+                client_secret_file: secret,
+                identity_claim: "sub".into(),
+                scopes: "openid".into(),
+            };
+            config.portal.patient_oidc = Some(oidc.clone());
+            config.portal.staff_oidc = Some(oidc);
+            config.portal.register_file = Some(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("config/dev/population-register.json"),
+            );
+        }
+        let db = Db::open(&crate::db::default_url(dir), dir)
+            .await
+            .expect("open SQLite");
+        Portal::build(
+            &config,
+            base_url,
+            db,
+            Arc::new(ManualClock::new(1_773_576_000)),
+        )
+        .await
+        .expect("portal builds")
+        .portal
+    }
+
+    /// Every cookie the portal sets: the session, its clearing, and the login state.
+    fn cookies(portal: &Portal) -> Vec<String> {
+        [
+            portal.session_cookie(Some("token")),
+            portal.session_cookie(None),
+            portal.cookie_header("vardrum_login_patient", None, "/api/v1/auth/patient/"),
+            portal.expiring_cookie(
+                "vardrum_login_patient",
+                "state",
+                "/api/v1/auth/patient/",
+                600,
+            ),
+        ]
+        .iter()
+        .map(|v| v.to_str().expect("ASCII").to_owned())
+        .collect()
+    }
+
+    #[tokio::test]
+    async fn cookies_are_secure_over_https_and_in_production_but_not_in_plain_http_development() {
+        for (mode, base_url, secure) in [
+            (Mode::Development, "http://127.0.0.1:8080/", false),
+            (Mode::Development, "https://portal.region.example/", true),
+            // Production behind a TLS proxy that was given a plain-HTTP public URL by mistake.
+            (Mode::Production, "http://portal.region.example/", true),
+            (Mode::Production, "https://portal.region.example/", true),
+        ] {
+            let dir = tempfile::tempdir().expect("dir");
+            let portal = built(mode, base_url, dir.path()).await;
+            for cookie in cookies(&portal) {
+                assert!(
+                    cookie.contains("; HttpOnly") && cookie.contains("; SameSite=Lax"),
+                    "{cookie}"
+                );
+                let attributes: Vec<&str> = cookie.split(';').map(str::trim).collect();
+                assert_eq!(
+                    attributes.contains(&"Secure"),
+                    secure,
+                    "{mode:?} at {base_url}: {cookie}"
+                );
+            }
+            portal.db.pool().close().await;
+        }
+    }
+
+    #[test]
+    fn the_cookie_text_is_the_documented_one() {
+        assert_eq!(
+            cookie_text("vardrum_session", "t", "/", None, true),
+            "vardrum_session=t; Path=/; HttpOnly; SameSite=Lax; Secure"
+        );
+        assert_eq!(
+            cookie_text("vardrum_session", "", "/", Some(0), false),
+            "vardrum_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"
+        );
+    }
 
     fn info(peer: &str, xff: Option<&str>, trusted: &[&str]) -> Option<IpAddr> {
         let mut headers = HeaderMap::new();

@@ -1,0 +1,449 @@
+//! Identity numbers never reach the logs: a full portal scenario over HTTP (logins that succeed
+//! and fail, profile edits, a guardian acting for a child and for someone else's, staff reads
+//! and registrations, bad input with invalid and unknown numbers, deletion) runs with every
+//! tracing event of every crate captured at TRACE, and no personnummer of any test person, in
+//! any form people write it, may appear in what was captured. On SQLite (always) and
+//! PostgreSQL (when `VARDRUM_TEST_POSTGRES` names a server; required in CI).
+//!
+//! A test binary of its own: the subscriber is process-wide, and the other tests' logs are
+//! not this test's to judge.
+
+mod common;
+mod dbsupport;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use common::TestServer;
+use dbsupport::PgDatabase;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use vardrum::clock::ManualClock;
+use vardrum::portal::register::FileRegister;
+
+// Skatteverket test numbers only (config/dev/population-register.json).
+const ELSA: &str = "199006022397";
+const ERIK: &str = "199602292386";
+const MAJA: &str = "201801012392";
+const INGRID: &str = "195712302842";
+const KARL: &str = "196107293059";
+const ALVA: &str = "201610252395";
+/// Valid, but in nobody's register.
+const UNREGISTERED: &str = "189001029819";
+/// What people mistype: a wrong check digit, a month 13, a zero serial, Elsa's number with
+/// its last digit off (in both written forms).
+const MISTYPED: &[&str] = &[
+    "19900602-2398",
+    "199013022397",
+    "19900602-0000",
+    "900602-2398",
+    "201801012393",
+];
+const CLINICIAN: &str = "dev-clinician-anna";
+const ADMIN: &str = "dev-admin-bo";
+
+/// 2026-03-15T12:00:00Z.
+const T0: u64 = 1_773_576_000;
+
+/// Proves the capture itself works at the most verbose level.
+const CANARY: &str = "canary-of-the-log-capture";
+
+/// Everything every subscriber-visible event wrote, as text.
+fn captured() -> &'static Mutex<Vec<u8>> {
+    static BUFFER: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
+    BUFFER.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+struct Capture;
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut buffer = captured().lock().unwrap_or_else(|e| e.into_inner());
+        buffer.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the process-wide subscriber once: every crate at TRACE (the vardrum crates and
+/// everything they call, `log` records included), fields and spans in full, no colours and
+/// no timestamps (digits that are not identity numbers).
+fn capture_logs() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
+            .with_writer(|| Capture)
+            .with_ansi(false)
+            .without_time()
+            .try_init()
+            .expect("the only subscriber of this test binary");
+    });
+}
+
+/// Every form of every number that must not be logged: each register person's and the typed
+/// ones, as 12 and 10 digits, with and without the `-` (or, past 100, `+`) separator.
+fn forbidden() -> Vec<String> {
+    let register = FileRegister::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("config/dev/population-register.json"),
+    )
+    .expect("register");
+    let mut numbers: Vec<String> = register
+        .persons()
+        .iter()
+        .map(|p| p.personnummer.as_str().to_owned())
+        .collect();
+    numbers.push(UNREGISTERED.to_owned());
+    let mut forms = Vec::new();
+    for n in &numbers {
+        let (date, serial) = n.split_at(8);
+        forms.push(n.clone());
+        forms.push(format!("{date}-{serial}"));
+        forms.push(n[2..].to_owned());
+        forms.push(format!("{}-{serial}", &date[2..]));
+        forms.push(format!("{}+{serial}", &date[2..]));
+    }
+    for typed in MISTYPED {
+        forms.push((*typed).to_owned());
+        forms.push(typed.replace('-', ""));
+    }
+    forms
+}
+
+/// The forms of `forbidden` found in `text`.
+fn leaks<'a>(text: &str, forbidden: &'a [String]) -> Vec<&'a str> {
+    forbidden
+        .iter()
+        .filter(|n| text.contains(n.as_str()))
+        .map(String::as_str)
+        .collect()
+}
+
+/// A browser: a cookie jar, and the session's CSRF token once logged in.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    csrf: Option<String>,
+}
+
+impl Browser {
+    fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .expect("client"),
+            base: base.to_owned(),
+            csrf: None,
+        }
+    }
+
+    /// Logs in through the built-in test IdP, picking `subject` or, as `typed:…`, typing an
+    /// identity into its free-text field. Returns where the login landed.
+    async fn login(&mut self, realm: &str, subject: &str) -> String {
+        let picker = self
+            .http
+            .get(format!("{}api/v1/auth/{realm}/login", self.base))
+            .send()
+            .await
+            .expect("login redirect");
+        assert_eq!(picker.status(), StatusCode::OK, "the IdP's picker page");
+        let url = picker.url().clone();
+        let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        match subject.strip_prefix("typed:") {
+            Some(typed) => {
+                form.push(("subject".into(), String::new()));
+                form.push(("free_text".into(), typed.into()));
+            }
+            None => form.push(("subject".into(), subject.into())),
+        }
+        let mut action = url.clone();
+        action.set_query(None);
+        let landed = self
+            .http
+            .post(action)
+            .form(&form)
+            .send()
+            .await
+            .expect("pick");
+        let landing = landed.url().to_string();
+        if !landing.contains("error=") {
+            let (status, session) = self.get("session").await;
+            assert_eq!(status, StatusCode::OK, "{session}");
+            self.csrf = session["csrf_token"].as_str().map(str::to_owned);
+        }
+        landing
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}api/v1/{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("GET");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(csrf) = &self.csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn staff_patient(personnummer: &str) -> Value {
+    json!({ "personnummer": personnummer, "purpose": "Videobesök" })
+}
+
+fn profile(account: &Value) -> Value {
+    json!({
+        "given_name": account["given_name"],
+        "family_name": account["family_name"],
+        "mobile": account["mobile"],
+        "email": account["email"],
+        "settings": account["settings"],
+    })
+}
+
+/// Every path of the portal that handles an identity number, successful and not.
+async fn scenario(database_url: Option<&str>) {
+    capture_logs();
+    let url = database_url.map(str::to_owned);
+    let server =
+        TestServer::start_with_clock(|c| c.database_url = url, Arc::new(ManualClock::new(T0)))
+            .await;
+    let base = server.server().base_url.clone();
+    let (put, post, delete) = (Method::PUT, Method::POST, Method::DELETE);
+
+    // Logins: a first one (registration from the register), refusals for protected identity,
+    // a number the register does not know, and numbers the IdP sends that are not valid.
+    let mut elsa = Browser::new(&base);
+    assert!(
+        !elsa
+            .login("patient", &format!("test-{ELSA}"))
+            .await
+            .contains("error=")
+    );
+    for (who, error) in [
+        (format!("test-{INGRID}"), "protected_identity"),
+        (format!("typed:{UNREGISTERED}"), "not_in_register"),
+        (format!("typed:{}", MISTYPED[0]), "login_failed"),
+        (format!("typed:{}", MISTYPED[1]), "login_failed"),
+    ] {
+        let landing = Browser::new(&base).login("patient", &who).await;
+        assert!(landing.ends_with(&format!("error={error}")), "{landing}");
+    }
+
+    // Profile edits, good and refused (the personnummer is no field; bad e-mail).
+    let (_, me) = elsa.get("me").await;
+    let mut edit = profile(&me);
+    edit["mobile"] = json!("070-123 45 67");
+    assert_eq!(
+        elsa.send(put.clone(), "me", Some(edit.clone())).await.0,
+        StatusCode::OK
+    );
+    let mut sneaky = edit.clone();
+    sneaky["personnummer"] = json!(ERIK);
+    assert_eq!(
+        elsa.send(put.clone(), "me", Some(sneaky)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let mut bad = edit.clone();
+    bad["email"] = json!(format!("{ELSA}@"));
+    assert_eq!(
+        elsa.send(put.clone(), "me", Some(bad)).await.0,
+        StatusCode::BAD_REQUEST
+    );
+    let malformed = elsa
+        .http
+        .put(elsa.url("me"))
+        .header("x-csrf-token", elsa.csrf.clone().unwrap_or_default())
+        .header("content-type", "application/json")
+        .body(format!("{{\"personnummer\": \"{ELSA}\", "))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(elsa.get("me/export").await.0, StatusCode::OK);
+
+    // A guardian: the children, acting for one, someone else's child, an unknown number and
+    // a mistyped one.
+    assert_eq!(elsa.get("me/children").await.0, StatusCode::OK);
+    let (status, _) = elsa
+        .send(put.clone(), "acting-as", Some(json!({ "child": MAJA })))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, maja) = elsa.get("me").await;
+    let mut edit_maja = profile(&maja);
+    edit_maja["email"] = json!("maja@example.org");
+    assert_eq!(
+        elsa.send(put.clone(), "me", Some(edit_maja)).await.0,
+        StatusCode::OK
+    );
+    for (child, expected) in [
+        (ALVA, StatusCode::NOT_FOUND),
+        (UNREGISTERED, StatusCode::NOT_FOUND),
+        (MISTYPED[4], StatusCode::BAD_REQUEST),
+        ("201801012392x", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, body) = elsa
+            .send(put.clone(), "acting-as", Some(json!({ "child": child })))
+            .await;
+        assert_eq!(status, expected, "{body}");
+    }
+    elsa.send(put.clone(), "acting-as", Some(json!({ "child": null })))
+        .await;
+    // A guardian with protected identity gets no proxy.
+    let mut karl = Browser::new(&base);
+    let landing = karl.login("patient", &format!("test-{KARL}")).await;
+    assert!(landing.ends_with("error=protected_identity"), "{landing}");
+
+    // Staff: reads of a patient with and without an account, registrations that succeed and
+    // that the register refuses, numbers in every typed form, and mistyped ones.
+    let mut anna = Browser::new(&base);
+    assert!(!anna.login("staff", CLINICIAN).await.contains("error="));
+    for (number, expected) in [
+        (ELSA.to_owned(), StatusCode::OK),
+        ("19900602-2397".to_owned(), StatusCode::OK),
+        ("900602-2397".to_owned(), StatusCode::OK),
+        (ERIK.to_owned(), StatusCode::NOT_FOUND),
+        (MISTYPED[0].to_owned(), StatusCode::BAD_REQUEST),
+        (MISTYPED[2].to_owned(), StatusCode::BAD_REQUEST),
+        (MISTYPED[3].to_owned(), StatusCode::BAD_REQUEST),
+    ] {
+        let (status, body) = anna
+            .send(
+                post.clone(),
+                "staff/patients/lookup",
+                Some(staff_patient(&number)),
+            )
+            .await;
+        assert_eq!(status, expected, "{body}");
+    }
+    for (number, expected) in [
+        (ERIK, StatusCode::CREATED),
+        (ERIK, StatusCode::CONFLICT),
+        (INGRID, StatusCode::FORBIDDEN),
+        (UNREGISTERED, StatusCode::UNPROCESSABLE_ENTITY),
+        (MISTYPED[1], StatusCode::BAD_REQUEST),
+    ] {
+        let (status, body) = anna
+            .send(post.clone(), "staff/patients", Some(staff_patient(number)))
+            .await;
+        assert_eq!(status, expected, "{body}");
+    }
+    // The number in a field the staff API does not take.
+    let (status, _) = anna
+        .send(
+            post.clone(),
+            "staff/patients/lookup",
+            Some(json!({ "personnummer": ELSA, "patient": ERIK })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A patient's session on the staff API, and an administrator's on patient data.
+    assert_eq!(
+        elsa.send(
+            post.clone(),
+            "staff/patients/lookup",
+            Some(staff_patient(ERIK))
+        )
+        .await
+        .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let mut bo = Browser::new(&base);
+    assert!(!bo.login("staff", ADMIN).await.contains("error="));
+    assert_eq!(
+        bo.send(
+            post.clone(),
+            "staff/patients/lookup",
+            Some(staff_patient(ELSA))
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+
+    // Erik logs in to the account staff made, and deletes it; Elsa logs out.
+    let mut erik = Browser::new(&base);
+    assert!(
+        !erik
+            .login("patient", &format!("test-{ERIK}"))
+            .await
+            .contains("error=")
+    );
+    assert_eq!(
+        erik.send(delete, "me", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        elsa.send(post, "auth/logout", None).await.0,
+        StatusCode::NO_CONTENT
+    );
+    server.stop().await;
+
+    // The capture works, at the most verbose level and for the portal's own warnings.
+    tracing::trace!(target: "vardrum::portal", "{CANARY}");
+    let text =
+        String::from_utf8_lossy(&captured().lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    assert!(text.contains(CANARY), "TRACE events are captured");
+    assert!(
+        text.contains("login refused: the identity provider sent no valid personnummer"),
+        "the portal's own events are captured"
+    );
+    // And the scan finds a number where there is one.
+    let forbidden = forbidden();
+    assert_eq!(
+        leaks(&format!("patient=900602-2397 {CANARY}"), &forbidden),
+        ["900602-2397"]
+    );
+
+    let found = leaks(&text, &forbidden);
+    if !found.is_empty() {
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| found.iter().any(|n| l.contains(n)))
+            .take(20)
+            .collect();
+        panic!(
+            "identity numbers in the log ({found:?}):\n{}",
+            lines.join("\n")
+        );
+    }
+}
+
+mod identity_numbers_never_reach_the_logs {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::scenario(None).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(pg) = super::PgDatabase::create().await else {
+            return;
+        };
+        // The database is dropped whether the scenario passes or panics.
+        let outcome = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
+            super::scenario(Some(&pg.url)),
+        ))
+        .await;
+        pg.drop_db().await;
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
