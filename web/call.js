@@ -52,6 +52,9 @@ const call = {
   participants: new Map(),
   /** Remote tiles by participant id. */
   tiles: new Map(),
+  /** Remote tracks of someone not (or no longer) in the roster, by participant id: a tile is
+   * made only for a known participant, so a late track of someone who left raises no ghost. */
+  pendingTracks: new Map(),
   state: 'starting',
   /** Why the call stopped for good (`left`, `replaced` or an error code); no reconnects then. */
   stopped: null,
@@ -504,6 +507,12 @@ function onRemoteTrack(event) {
     console.warn('remote track without a stream id: cannot tell whose it is');
     return;
   }
+  if (!call.participants.has(id)) {
+    const pending = call.pendingTracks.get(id) ?? [];
+    pending.push(event);
+    call.pendingTracks.set(id, pending);
+    return;
+  }
   const tile = ensureTile(id);
   const track = event.track;
   tile.tracks[track.kind] = track;
@@ -532,10 +541,16 @@ function upsertParticipant(participant) {
   call.participants.set(participant.id, participant);
   call.stateLog.push({ id: participant.id, state: participant.state });
   renderTile(ensureTile(participant.id));
+  const pending = call.pendingTracks.get(participant.id);
+  if (pending) {
+    call.pendingTracks.delete(participant.id);
+    for (const event of pending) onRemoteTrack(event);
+  }
 }
 
 function removeParticipant(id) {
   call.participants.delete(id);
+  call.pendingTracks.delete(id);
   const tile = call.tiles.get(id);
   if (!tile) return;
   tile.video.srcObject = null;
@@ -547,6 +562,7 @@ function removeParticipant(id) {
 function clearRemote() {
   for (const id of [...call.tiles.keys()]) removeParticipant(id);
   call.participants.clear();
+  call.pendingTracks.clear();
 }
 
 function makeTile() {

@@ -18,6 +18,10 @@ pub struct Collector {
     pub sent_audio_packets: AtomicU64,
     pub sent_video_packets: AtomicU64,
     pub sent_bytes: AtomicU64,
+    /// Keyframes publishers sent (at start, every 2 s, and on request).
+    pub keyframes_sent: AtomicU64,
+    /// Keyframe requests (PLI, FIR) publishers received from the server, per SSRC named.
+    pub keyframe_requests: AtomicU64,
     tracks: Mutex<Vec<(u32, Arc<Mutex<TrackStats>>)>>,
     failures: Mutex<BTreeMap<String, u64>>,
     server_errors: Mutex<BTreeMap<String, u64>>,
@@ -46,6 +50,8 @@ impl Default for Collector {
             sent_audio_packets: AtomicU64::new(0),
             sent_video_packets: AtomicU64::new(0),
             sent_bytes: AtomicU64::new(0),
+            keyframes_sent: AtomicU64::new(0),
+            keyframe_requests: AtomicU64::new(0),
             tracks: Mutex::new(Vec::new()),
             failures: Mutex::new(BTreeMap::new()),
             server_errors: Mutex::new(BTreeMap::new()),
@@ -91,7 +97,15 @@ impl Collector {
         self.sent_bytes.fetch_add(bytes, Relaxed);
     }
 
-    /// Registers a track received by participant `receiver`.
+    pub fn keyframe_sent(&self) {
+        self.keyframes_sent.fetch_add(1, Relaxed);
+    }
+
+    pub fn keyframe_requested(&self) {
+        self.keyframe_requests.fetch_add(1, Relaxed);
+    }
+
+    /// Registers a track (one layer of it, with simulcast) received by participant `receiver`.
     pub fn register_track(&self, receiver: u32, stats: TrackStats) -> Arc<Mutex<TrackStats>> {
         let entry = Arc::new(Mutex::new(stats));
         if let Ok(mut t) = self.tracks.lock() {

@@ -17,6 +17,10 @@
 //! subscribed to once Janus announces them; a subscription that comes too early (error 428,
 //! the publisher not yet `webrtcup`) is retried after that feed's next announcement or a short
 //! back-off. A keepalive goes out every 15 s (Janus drops a session after 60 s of silence).
+//!
+//! With `--simulcast`, the publisher's `configure` jsep says `rid_order: lmh` (our rids are
+//! listed low to high), and after each `start` the subscriber `configure`s the chosen
+//! substream on its new video mids (`loadtest/janus/README.md`, section 12).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -37,6 +41,7 @@ use webrtc::peer_connection::PeerConnection;
 
 use crate::collector::Collector;
 use crate::participant::{Outcome, Plan, stopped};
+use crate::scenario::SimulcastQuality;
 use crate::webrtc_client::{Handler, PcEvent, answer_offer, build_pc, start_publishing};
 
 /// Janus' WebSocket subprotocol.
@@ -228,6 +233,18 @@ fn message_with_sdp(handle: u64, body: Value, kind: &str, sdp: String) -> Value 
     json!({"janus": "message", "handle_id": handle, "body": body, "jsep": {"type": kind, "sdp": sdp}})
 }
 
+/// The video streams of a subscription, as (subscriber mid, feed), from the `streams` of an
+/// `attached` or `updated` event: the ones still active.
+fn video_streams(streams: &Value) -> BTreeSet<(String, u64)> {
+    streams
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["type"] == "video" && s["active"] != false)
+        .filter_map(|s| Some((s["mid"].as_str()?.to_owned(), s["feed_id"].as_u64()?)))
+        .collect()
+}
+
 /// Asks a Janus server who it is: the WebSocket `info` request. Returns its version, or why it
 /// cannot be used (not reachable, not Janus, no VideoRoom plugin).
 pub async fn server_info(url: &str) -> Result<String, String> {
@@ -378,6 +395,9 @@ pub async fn run(plan: Plan, shared: Arc<JanusShared>, mut stop: watch::Receiver
         start: None,
         subscriber_joined: false,
         completed: [false; 2],
+        video_streams: BTreeSet::new(),
+        substream_set: BTreeSet::new(),
+        substream_request: None,
     };
 
     let outcome = 'session: {
@@ -480,6 +500,12 @@ struct State {
     subscriber_joined: bool,
     /// Whether the end of candidates was sent, per connection (publisher, subscriber).
     completed: [bool; 2],
+    /// With simulcast: the subscription's video streams (mid, feed), and those already told
+    /// which substream to forward.
+    video_streams: BTreeSet<(String, u64)>,
+    substream_set: BTreeSet<(String, u64)>,
+    /// The transaction of the latest subscriber `configure` (substreams), until answered.
+    substream_request: Option<String>,
 }
 
 impl State {
@@ -501,13 +527,14 @@ impl State {
         self.publisher = Some(pc);
         self.senders = tasks;
         let body = json!({"request": "configure", "audio": self.plan.audio, "video": self.plan.video.is_some()});
+        let mut request = message_with_sdp(self.publisher_handle, body, "offer", offer);
+        if self.plan.simulcast.is_some() {
+            // Janus takes the first rid of the SDP for the highest substream unless told the
+            // order is low to high, as ours is (q, h, f).
+            request["jsep"]["rid_order"] = "lmh".into();
+        }
         let transaction = conn
-            .send(message_with_sdp(
-                self.publisher_handle,
-                body,
-                "offer",
-                offer,
-            ))
+            .send(request)
             .await
             .map_err(|e| Outcome::Dropped(format!("send configure: {e}")))?;
         self.configure = Some(transaction);
@@ -532,6 +559,8 @@ impl State {
                     self.defer(&pending.feeds);
                 } else if is(&self.start) {
                     self.start = None;
+                } else if is(&self.substream_request) {
+                    self.substream_request = None;
                 }
                 self.collector.server_error(&error.to_string());
                 return Ok(());
@@ -601,7 +630,23 @@ impl State {
             if let Some(error) = plugin_error(&m) {
                 self.collector.server_error(&error.to_string());
             }
+            // Negotiated: now the new video streams can be given their substream.
+            self.choose_substreams(conn).await;
             return Ok(());
+        } else if is(&self.substream_request) {
+            self.substream_request = None;
+            if let Some(error) = plugin_error(&m) {
+                self.collector.server_error(&format!("substream: {error}"));
+            }
+            return Ok(());
+        }
+
+        if sender == Some(self.subscriber_handle)
+            && (data["videoroom"] == "attached" || data["videoroom"] == "updated")
+        {
+            self.video_streams = video_streams(&data["streams"]);
+            let active = &self.video_streams;
+            self.substream_set.retain(|s| active.contains(s));
         }
 
         if sender == Some(self.subscriber_handle) && jsep["type"] == "offer" {
@@ -609,9 +654,12 @@ impl State {
             let pc = match &self.subscriber {
                 Some(pc) => pc.clone(),
                 None => {
-                    let pc = build_pc(self.handler(PcKind::Subscriber))
-                        .await
-                        .map_err(|e| Outcome::Dropped(format!("subscriber connection: {e}")))?;
+                    let pc = build_pc(
+                        self.handler(PcKind::Subscriber),
+                        self.plan.subscriber_options(),
+                    )
+                    .await
+                    .map_err(|e| Outcome::Dropped(format!("subscriber connection: {e}")))?;
                     self.subscriber = Some(pc.clone());
                     pc
                 }
@@ -711,6 +759,40 @@ impl State {
         }
     }
 
+    /// With simulcast below the top layer: asks Janus to forward the chosen substream on the
+    /// subscription's video streams that have not been told yet (`configure` with
+    /// `streams: [{mid, substream}]`; Janus forwards substream 2 by default).
+    async fn choose_substreams(&mut self, conn: &mut Conn) {
+        let Some(quality) = self.plan.simulcast else {
+            return;
+        };
+        let streams = self.substreams_to_choose(quality);
+        if streams.is_empty() {
+            return;
+        }
+        let body = json!({"request": "configure", "streams": streams});
+        if let Ok(transaction) = conn.send(message(self.subscriber_handle, body)).await {
+            self.substream_request = Some(transaction);
+        }
+    }
+
+    /// The `streams` of that `configure`, marking them as told.
+    fn substreams_to_choose(&mut self, quality: SimulcastQuality) -> Vec<Value> {
+        if quality == SimulcastQuality::High {
+            return Vec::new();
+        }
+        let substream = quality.layer().index();
+        let new: Vec<(String, u64)> = self
+            .video_streams
+            .difference(&self.substream_set)
+            .cloned()
+            .collect();
+        self.substream_set.extend(new.iter().cloned());
+        new.into_iter()
+            .map(|(mid, _)| json!({"mid": mid, "substream": substream}))
+            .collect()
+    }
+
     /// Trickles a local candidate, or the end of candidates, on the connection's handle.
     async fn trickle(&mut self, conn: &mut Conn, event: PcEvent) {
         let (pc, candidate) = match event {
@@ -736,6 +818,8 @@ impl State {
                 *sent = true;
                 (pc, json!({"completed": true}))
             }
+            // Janus is told substreams per mid once negotiated (`choose_substreams`).
+            PcEvent::RemoteTrack { .. } => return,
         };
         let handle = match pc {
             PcKind::Publisher => self.publisher_handle,
@@ -777,6 +861,7 @@ mod tests {
                 publish: true,
                 audio: true,
                 video: None,
+                simulcast: None,
                 room_index: 0,
                 first_in_room: true,
             },
@@ -798,6 +883,9 @@ mod tests {
             start: None,
             subscriber_joined: false,
             completed: [false; 2],
+            video_streams: BTreeSet::new(),
+            substream_set: BTreeSet::new(),
+            substream_request: None,
         }
     }
 
@@ -839,6 +927,40 @@ mod tests {
         });
         assert!(s.answers_request(&Some("lt-1".into())));
         assert!(!s.answers_request(&None));
+    }
+
+    #[test]
+    fn substreams_are_chosen_once_per_active_video_stream() {
+        // From an `updated` event: feed 3's streams on mids 0/1, feed 4's on 2/3, feed 5 gone.
+        let streams = json!([
+            {"type":"audio","active":true,"mid":"0","feed_id":3},
+            {"type":"video","active":true,"mid":"1","feed_id":3},
+            {"type":"audio","active":true,"mid":"2","feed_id":4},
+            {"type":"video","active":true,"mid":"3","feed_id":4},
+            {"type":"video","active":false,"mid":"5","ready":false,"send":true}
+        ]);
+        let videos = video_streams(&streams);
+        assert_eq!(
+            videos.iter().cloned().collect::<Vec<_>>(),
+            vec![("1".to_owned(), 3), ("3".to_owned(), 4)]
+        );
+        let mut s = state(&[]);
+        s.video_streams = videos;
+        assert!(s.substreams_to_choose(SimulcastQuality::High).is_empty());
+        assert_eq!(
+            s.substreams_to_choose(SimulcastQuality::Medium),
+            vec![
+                json!({"mid": "1", "substream": 1}),
+                json!({"mid": "3", "substream": 1})
+            ]
+        );
+        assert!(s.substreams_to_choose(SimulcastQuality::Medium).is_empty());
+        // Janus reuses mid 3 for another feed: that one is told again.
+        s.video_streams = [("1".to_owned(), 3), ("3".to_owned(), 6)].into();
+        assert_eq!(
+            s.substreams_to_choose(SimulcastQuality::Low),
+            vec![json!({"mid": "3", "substream": 0})]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use vardrum_loadtest::report::Thresholds;
 use vardrum_loadtest::run::{RunConfig, Target, run};
-use vardrum_loadtest::scenario::{ScenarioKind, ScenarioSpec};
+use vardrum_loadtest::scenario::{ScenarioKind, ScenarioSpec, SimulcastQuality};
 use vardrum_loadtest::tokens::TokenSource;
 use vardrum_signalling::token::TokenIssuer;
 
@@ -72,9 +72,15 @@ struct Cli {
     /// Largest RTP payload, bytes.
     #[arg(long)]
     packet_size: Option<usize>,
-    /// Publish simulcast layers (not supported by vardrum yet: refused).
+    /// Publish video as three simulcast layers (rids q, h, f at 1/4, 1/2 and all of
+    /// --video-bitrate), and measure the layer subscribers ask for; a video track on which only
+    /// other layers arrive fails the run (exit 2).
     #[arg(long)]
     simulcast: bool,
+    /// With --simulcast: the layer subscribers ask for (low = q, medium = h, high = f; default
+    /// high).
+    #[arg(long, value_enum)]
+    simulcast_quality: Option<SimulcastQuality>,
     /// Write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -187,6 +193,7 @@ fn main() -> ExitCode {
         fps: cli.fps,
         packet_size: cli.packet_size,
         simulcast: cli.simulcast.then_some(true),
+        simulcast_quality: cli.simulcast_quality,
     };
     let scenario = match file.overlay(flags).resolve() {
         Ok(s) => s,

@@ -14,9 +14,9 @@ use vardrum_signalling::{ClientMessage, PcKind, ServerMessage};
 use webrtc::peer_connection::PeerConnection;
 
 use crate::collector::Collector;
-use crate::scenario::Video;
+use crate::scenario::{SimulcastQuality, Video};
 use crate::tokens::TokenSource;
-use crate::webrtc_client::{Handler, PcEvent, answer_offer, build_pc, start_publishing};
+use crate::webrtc_client::{Handler, PcEvent, PcOptions, answer_offer, build_pc, start_publishing};
 
 /// Who this participant is and what it sends.
 #[derive(Debug, Clone)]
@@ -27,10 +27,23 @@ pub struct Plan {
     pub publish: bool,
     pub audio: bool,
     pub video: Option<Video>,
+    /// With simulcast: publish video as three layers, and receive this one of others' video.
+    pub simulcast: Option<SimulcastQuality>,
     /// Which room of the run (0-based); the Janus driver numbers its rooms with it.
     pub room_index: usize,
     /// The first participant planned for its room (the Janus driver creates the room).
     pub first_in_room: bool,
+}
+
+impl Plan {
+    /// How its subscriber connection is set up: simulcast extensions when layers are in use
+    /// (the server may forward them).
+    pub fn subscriber_options(&self) -> PcOptions {
+        PcOptions {
+            simulcast: self.simulcast.is_some(),
+            keyframe_requests: false,
+        }
+    }
 }
 
 /// What the run shares with every participant.
@@ -126,7 +139,7 @@ pub async fn run(plan: Plan, shared: Arc<Shared>, mut stop: watch::Receiver<bool
                 Ok(Incoming::Message(ServerMessage::Offer { sdp, .. })) => {
                     let pc = match &subscriber {
                         Some(pc) => pc.clone(),
-                        None => match build_pc(handler(PcKind::Subscriber)).await {
+                        None => match build_pc(handler(PcKind::Subscriber), plan.subscriber_options()).await {
                             Ok(pc) => {
                                 subscriber = Some(pc.clone());
                                 pc
@@ -148,11 +161,19 @@ pub async fn run(plan: Plan, shared: Arc<Shared>, mut stop: watch::Receiver<bool
                 Ok(Incoming::Closed { code, reason }) => break Outcome::Dropped(format!("closed {code} {reason}")),
                 Err(e) => break Outcome::Dropped(e.to_string()),
             },
-            Some(event) = events.recv() => {
-                if let PcEvent::Candidate(pc, candidate) = event {
+            Some(event) = events.recv() => match event {
+                PcEvent::Candidate(pc, candidate) => {
                     let _ = client.send(&ClientMessage::Candidate { pc, candidate: Some(candidate) }).await;
                 }
-            }
+                // The server forwards the top layer unless told otherwise: ask for the chosen one
+                // as soon as a video track is there.
+                PcEvent::RemoteTrack { pc: PcKind::Subscriber, track_id, video: true } => {
+                    if let Some(quality) = plan.simulcast.filter(|q| *q != SimulcastQuality::High) {
+                        let _ = client.send(&ClientMessage::SetQuality { track: track_id, quality: quality.signalling() }).await;
+                    }
+                }
+                _ => {}
+            },
             _ = stopped(&mut stop) => {
                 let _ = client.send(&ClientMessage::Leave).await;
                 // Wait briefly for the server's goodbye, so the room is left cleanly.

@@ -1,15 +1,19 @@
 //! The result of a run: a summary table for people, JSON for machines, and the verdict on the
 //! thresholds given on the command line.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::collector::Collector;
-use crate::scenario::Scenario;
+use crate::media::{AUDIO_KBPS, Kind, Layer};
+use crate::scenario::{Scenario, SimulcastQuality};
 use crate::server_stats::ProcSample;
 use crate::stats::TrackStats;
+
+/// Rows of per-track detail in the table; the JSON report has every track.
+const TABLE_TRACKS: usize = 20;
 
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
 pub struct Percentiles {
@@ -54,7 +58,8 @@ pub struct Joins {
 pub struct Tracks {
     /// Subscriptions the scenario should produce once everyone is in.
     pub expected: usize,
-    /// Distinct (receiver, publisher, kind) tracks that delivered media.
+    /// Distinct (receiver, publisher, kind) tracks that delivered media (with simulcast, video
+    /// on the chosen layer; loss, latency, jitter and frames below count that layer only).
     pub receiving: usize,
     pub packets_received: u64,
     pub packets_expected: u64,
@@ -66,6 +71,60 @@ pub struct Tracks {
     pub jitter_ms_mean: f64,
     pub freezes: u64,
     pub video_frames_received: u64,
+    /// Everything received (every layer), over the run.
+    pub received_kbps: f64,
+    /// With `--simulcast`: which layers arrived where.
+    pub simulcast: Option<SimulcastSummary>,
+    /// Every subscribed track, by receiver and publisher (participant indexes).
+    pub per_track: Vec<TrackReport>,
+}
+
+/// Which layers the subscribers got, with `--simulcast`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimulcastSummary {
+    pub quality: SimulcastQuality,
+    pub chosen_layer: Layer,
+    /// What each publisher sends on each layer, kbit/s of RTP payload.
+    pub sent_kbps: BTreeMap<Layer, f64>,
+    /// Video tracks that delivered anything.
+    pub video_tracks: usize,
+    /// Video tracks on which the chosen layer arrived.
+    pub on_chosen_layer: usize,
+    /// Video tracks on which only other layers arrived: the server never switched. A failure.
+    pub only_other_layers: usize,
+    /// Video tracks on which other layers arrived as well (e.g. the top layer before the switch).
+    pub also_other_layers: usize,
+    /// Mean over tracks of the chosen layer's received bitrate while it arrived.
+    pub chosen_layer_received_kbps: f64,
+}
+
+/// One subscribed track as its receiver measured it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrackReport {
+    pub receiver: u32,
+    pub publisher: u32,
+    pub kind: Kind,
+    /// The layer measured: with simulcast, the chosen one if it arrived (`null` if it did not);
+    /// `null` for tracks without layers.
+    pub layer: Option<Layer>,
+    /// Every layer that arrived, lowest first.
+    pub layers: Vec<LayerSeen>,
+    pub packets_received: u64,
+    pub packets_expected: u64,
+    pub loss: f64,
+    /// The measured layer's (or track's) bitrate while it arrived.
+    pub received_kbps: f64,
+    /// What the publisher sends on that layer (or track).
+    pub sent_kbps: f64,
+    pub latency_ms: Percentiles,
+    pub jitter_ms: f64,
+    pub freezes: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerSeen {
+    pub layer: Layer,
+    pub packets: u64,
     pub received_kbps: f64,
 }
 
@@ -74,6 +133,10 @@ pub struct Sent {
     pub audio_packets: u64,
     pub video_packets: u64,
     pub kbps: f64,
+    /// Video keyframes (every layer): at start, every 2 s, and on request.
+    pub keyframes: u64,
+    /// Keyframe requests (PLI, FIR) the server sent publishers, per SSRC.
+    pub keyframe_requests: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -168,6 +231,10 @@ pub fn build(i: Inputs<'_>) -> Report {
         kbps: c.sent_bytes.load(std::sync::atomic::Ordering::Relaxed) as f64 * 8.0
             / 1000.0
             / i.elapsed_secs.max(0.001),
+        keyframes: c.keyframes_sent.load(std::sync::atomic::Ordering::Relaxed),
+        keyframe_requests: c
+            .keyframe_requests
+            .load(std::sync::atomic::Ordering::Relaxed),
     };
     let cpu = match (i.server_before, i.server_after) {
         (Some(a), Some(b)) => Some(b.cpu_secs - a.cpu_secs),
@@ -222,6 +289,12 @@ pub fn build(i: Inputs<'_>) -> Report {
             joins.success_ratio >= limit,
         );
     }
+    // Always with simulcast: a video track that got another layer and never the chosen one
+    // means the server did not honour the choice.
+    if let Some(sc) = &tracks.simulcast {
+        let wrong = sc.only_other_layers as f64;
+        check("simulcast_chosen_layer", 0.0, wrong, wrong == 0.0);
+    }
     let passed = checks.iter().all(|c| c.passed);
     Report {
         target: i.target,
@@ -239,48 +312,202 @@ pub fn build(i: Inputs<'_>) -> Report {
     }
 }
 
-fn summarize(scenario: &Scenario, tracks: &[(u32, TrackStats)], elapsed: f64) -> Tracks {
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds");
-    let (mut received, mut expected, mut bytes, mut freezes, mut frames) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
-    let mut worst: f64 = 0.0;
-    let mut jitter_sum = 0.0;
-    let mut distinct = HashSet::new();
-    for (receiver, t) in tracks {
-        distinct.insert((*receiver, t.publisher, t.kind));
-        received += t.received;
-        expected += t.expected().max(t.received);
-        bytes += t.bytes;
-        freezes += t.freezes;
-        frames += if t.kind == crate::media::Kind::Video {
-            t.frames
-        } else {
-            0
-        };
-        worst = worst.max(t.loss());
-        jitter_sum += t.jitter_us;
-        let _ = latency.add(&t.latency);
+/// Whether a layer's packets count for loss, latency and "receiving": with simulcast, only the
+/// chosen layer of video does.
+pub fn counts(scenario: &Scenario, t: &TrackStats) -> bool {
+    match (scenario.selected_layer(), t.kind) {
+        (Some(chosen), Kind::Video) => t.layer == Some(chosen),
+        _ => true,
     }
+}
+
+/// A subscribed track's layers merged: the layer entries of one (receiver, publisher, kind).
+struct Merged {
+    received: u64,
+    expected: u64,
+    bytes: u64,
+    span_us: u64,
+    latency: Histogram<u64>,
+    jitter_sum: f64,
+    entries: u64,
+    freezes: u64,
+}
+
+impl Merged {
+    fn new() -> Self {
+        Self {
+            received: 0,
+            expected: 0,
+            bytes: 0,
+            span_us: 0,
+            latency: latency_histogram(),
+            jitter_sum: 0.0,
+            entries: 0,
+            freezes: 0,
+        }
+    }
+
+    fn add(&mut self, t: &TrackStats) {
+        self.received += t.received;
+        self.expected += t.expected().max(t.received);
+        self.bytes += t.bytes;
+        self.span_us += t.span_us();
+        let _ = self.latency.add(&t.latency);
+        self.jitter_sum += t.jitter_us;
+        self.entries += 1;
+        self.freezes += t.freezes;
+    }
+
+    fn loss(&self) -> f64 {
+        if self.expected == 0 {
+            0.0
+        } else {
+            (1.0 - self.received as f64 / self.expected as f64).max(0.0)
+        }
+    }
+
+    fn kbps(&self) -> f64 {
+        kbps(self.bytes, self.span_us)
+    }
+}
+
+fn kbps(bytes: u64, span_us: u64) -> f64 {
+    if span_us == 0 {
+        0.0
+    } else {
+        bytes as f64 * 8.0 / 1000.0 / (span_us as f64 / 1e6)
+    }
+}
+
+fn latency_histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("valid bounds")
+}
+
+fn summarize(scenario: &Scenario, tracks: &[(u32, TrackStats)], elapsed: f64) -> Tracks {
+    // Group the layer entries by subscribed track; BTreeMap for a stable order in the report.
+    let mut groups: BTreeMap<(u32, u32, Kind), Vec<&TrackStats>> = BTreeMap::new();
+    for (receiver, t) in tracks {
+        groups
+            .entry((*receiver, t.publisher, t.kind))
+            .or_default()
+            .push(t);
+    }
+    let chosen = scenario.selected_layer();
+    let sent_kbps = |layer: Option<Layer>, kind: Kind| match (kind, scenario.video) {
+        (Kind::Video, Some(v)) => v.sent_kbps(layer),
+        _ => AUDIO_KBPS,
+    };
+    let mut all = Merged::new();
+    let (mut receiving, mut worst, mut bytes) = (0usize, 0f64, 0u64);
+    let mut per_track = Vec::with_capacity(groups.len());
+    let (mut video_tracks, mut on_chosen, mut only_other, mut also_other) = (0, 0, 0, 0);
+    let mut chosen_kbps_sum = 0.0;
+    for ((receiver, publisher, kind), entries) in &groups {
+        let mut measured = Merged::new();
+        let mut layers: BTreeMap<Layer, (u64, u64, u64)> = BTreeMap::new();
+        for t in entries {
+            bytes += t.bytes;
+            if let Some(layer) = t.layer {
+                let seen = layers.entry(layer).or_default();
+                seen.0 += t.received;
+                seen.1 += t.bytes;
+                seen.2 += t.span_us();
+            }
+            if counts(scenario, t) {
+                measured.add(t);
+                all.add(t);
+            }
+        }
+        let delivered = measured.received > 0;
+        if delivered {
+            receiving += 1;
+            worst = worst.max(measured.loss());
+        }
+        let layer = match (chosen, kind) {
+            (Some(l), Kind::Video) => {
+                video_tracks += 1;
+                if delivered {
+                    on_chosen += 1;
+                    chosen_kbps_sum += measured.kbps();
+                } else {
+                    only_other += 1;
+                }
+                if layers.keys().any(|l| Some(*l) != chosen) && delivered {
+                    also_other += 1;
+                }
+                delivered.then_some(l)
+            }
+            _ => None,
+        };
+        per_track.push(TrackReport {
+            receiver: *receiver,
+            publisher: *publisher,
+            kind: *kind,
+            layer,
+            layers: layers
+                .into_iter()
+                .map(|(layer, (packets, bytes, span))| LayerSeen {
+                    layer,
+                    packets,
+                    received_kbps: kbps(bytes, span),
+                })
+                .collect(),
+            packets_received: measured.received,
+            packets_expected: measured.expected,
+            loss: measured.loss(),
+            received_kbps: measured.kbps(),
+            sent_kbps: sent_kbps(chosen.filter(|_| *kind == Kind::Video), *kind),
+            latency_ms: Percentiles::ms(&measured.latency),
+            jitter_ms: if measured.entries == 0 {
+                0.0
+            } else {
+                measured.jitter_sum / measured.entries as f64 / 1000.0
+            },
+            freezes: measured.freezes,
+        });
+    }
+    let simulcast = match (scenario.simulcast_quality, chosen) {
+        (Some(quality), Some(chosen_layer)) => Some(SimulcastSummary {
+            quality,
+            chosen_layer,
+            sent_kbps: Layer::ALL
+                .iter()
+                .map(|l| (*l, sent_kbps(Some(*l), Kind::Video)))
+                .collect(),
+            video_tracks,
+            on_chosen_layer: on_chosen,
+            only_other_layers: only_other,
+            also_other_layers: also_other,
+            chosen_layer_received_kbps: if on_chosen == 0 {
+                0.0
+            } else {
+                chosen_kbps_sum / on_chosen as f64
+            },
+        }),
+        _ => None,
+    };
     Tracks {
         expected: scenario.expected_subscriptions(),
-        receiving: distinct.len(),
-        packets_received: received,
-        packets_expected: expected,
-        loss: if expected == 0 {
-            0.0
-        } else {
-            1.0 - received as f64 / expected as f64
-        },
+        receiving,
+        packets_received: all.received,
+        packets_expected: all.expected,
+        loss: all.loss(),
         worst_track_loss: worst,
-        latency_ms: Percentiles::ms(&latency),
-        jitter_ms_mean: if tracks.is_empty() {
+        latency_ms: Percentiles::ms(&all.latency),
+        jitter_ms_mean: if all.entries == 0 {
             0.0
         } else {
-            jitter_sum / tracks.len() as f64 / 1000.0
+            all.jitter_sum / all.entries as f64 / 1000.0
         },
-        freezes,
-        video_frames_received: frames,
+        freezes: all.freezes,
+        video_frames_received: tracks
+            .iter()
+            .filter(|(_, t)| t.kind == Kind::Video && counts(scenario, t))
+            .map(|(_, t)| t.frames)
+            .sum(),
         received_kbps: bytes as f64 * 8.0 / 1000.0 / elapsed.max(0.001),
+        simulcast,
+        per_track,
     }
 }
 
@@ -348,6 +575,57 @@ impl Report {
                 self.sent.kbps, t.received_kbps
             ),
         );
+        if s.video.is_some() {
+            row(
+                "keyframes sent (server requests)",
+                format!("{} ({})", self.sent.keyframes, self.sent.keyframe_requests),
+            );
+        }
+        if let Some(sc) = &t.simulcast {
+            let sent: Vec<String> = sc
+                .sent_kbps
+                .iter()
+                .map(|(l, k)| format!("{} {k:.0}", l.rid()))
+                .collect();
+            row(
+                "simulcast layers sent (kbit/s)",
+                format!(
+                    "{}; chosen: {} ({})",
+                    sent.join(", "),
+                    sc.chosen_layer.rid(),
+                    sc.quality.as_str()
+                ),
+            );
+            row(
+                "video tracks on the chosen layer",
+                format!(
+                    "{} / {} ({} only on another layer, {} also on another)",
+                    sc.on_chosen_layer, sc.video_tracks, sc.only_other_layers, sc.also_other_layers
+                ),
+            );
+            row(
+                "chosen layer received / sent",
+                format!(
+                    "{:.0} / {:.0} kbit/s (mean per track)",
+                    sc.chosen_layer_received_kbps,
+                    sc.sent_kbps.get(&sc.chosen_layer).copied().unwrap_or(0.0)
+                ),
+            );
+            let video = t.per_track.iter().filter(|r| r.kind == Kind::Video);
+            for r in video.clone().take(TABLE_TRACKS) {
+                row(
+                    &format!("  {} <- {} video", r.receiver, r.publisher),
+                    r.summary(),
+                );
+            }
+            let more = video.count().saturating_sub(TABLE_TRACKS);
+            if more > 0 {
+                row(
+                    "  ...",
+                    format!("{more} more video tracks in the JSON report"),
+                );
+            }
+        }
         let sv = &self.server;
         if let Some(cpu) = sv.cpu_secs {
             row("server CPU", format!("{cpu:.2} s"));
@@ -394,9 +672,198 @@ impl Report {
     }
 }
 
+impl TrackReport {
+    /// One line: the layer(s), bitrate against what was sent, loss and latency.
+    pub fn summary(&self) -> String {
+        let others: Vec<&str> = self
+            .layers
+            .iter()
+            .filter(|l| Some(l.layer) != self.layer)
+            .map(|l| l.layer.rid())
+            .collect();
+        let layer = match (self.layer, others.is_empty()) {
+            (Some(l), true) => format!("layer: {}", l.rid()),
+            (Some(l), false) => format!("layer: {} (also {})", l.rid(), others.join(", ")),
+            (None, false) => format!("layer: NOT the chosen one, only {}", others.join(", ")),
+            (None, true) => "layer: -".to_owned(),
+        };
+        format!(
+            "{layer}, {:.0} / {:.0} kbit/s, loss {:.3} %, p99 {:.1} ms",
+            self.received_kbps,
+            self.sent_kbps,
+            self.loss * 100.0,
+            self.latency_ms.p99
+        )
+    }
+}
+
 fn fmt_p(p: &Percentiles) -> String {
     format!(
         "p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         p.p50, p.p95, p.p99, p.max
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::Stamp;
+    use crate::scenario::{ScenarioKind, ScenarioSpec};
+
+    fn scenario(quality: Option<SimulcastQuality>) -> Scenario {
+        ScenarioSpec {
+            scenario: Some(ScenarioKind::Group),
+            room_size: Some(3),
+            simulcast: Some(quality.is_some()),
+            simulcast_quality: quality,
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap()
+    }
+
+    /// Packets `range` of one layer from `publisher`, 40 ms apart from `start_us`, 1 ms through
+    /// the server, `skip` lost.
+    fn layer(
+        publisher: u32,
+        kind: Kind,
+        layer: Option<Layer>,
+        range: std::ops::Range<u32>,
+        skip: Option<u32>,
+        start_us: u64,
+    ) -> TrackStats {
+        let mut t = TrackStats::new(publisher, kind, layer);
+        for p in range.filter(|p| Some(*p) != skip) {
+            let sent_us = start_us + u64::from(p) * 40_000;
+            let stamp = Stamp {
+                sender: publisher,
+                kind,
+                layer,
+                frame: p,
+                packet: p,
+                sent_us,
+            };
+            t.record(&stamp, 625, true, sent_us + 1_000);
+        }
+        t
+    }
+
+    fn report(scenario: &Scenario, tracks: Vec<(u32, TrackStats)>) -> Report {
+        let collector = Collector::default();
+        for (receiver, t) in tracks {
+            collector.register_track(receiver, t);
+        }
+        build(Inputs {
+            target: "test".into(),
+            target_kind: "vardrum",
+            scenario,
+            collector: &collector,
+            interrupted: false,
+            elapsed_secs: 10.0,
+            server_before: None,
+            server_after: None,
+            forwarded: None,
+            loadtest_cpu_secs: None,
+            thresholds: Thresholds {
+                max_loss: Some(0.05),
+                ..Default::default()
+            },
+        })
+    }
+
+    #[test]
+    fn with_simulcast_only_the_chosen_layer_counts_and_a_wrong_layer_fails() {
+        let s = scenario(Some(SimulcastQuality::Medium));
+        let t0 = 1_000_000;
+        let r = report(
+            &s,
+            vec![
+                // Receiver 1 got the top layer first, then (after the switch) h, one packet lost.
+                (1, layer(0, Kind::Video, Some(Layer::F), 0..5, None, t0)),
+                (
+                    1,
+                    layer(0, Kind::Video, Some(Layer::H), 0..100, Some(50), t0),
+                ),
+                (1, layer(0, Kind::Audio, None, 0..100, None, t0)),
+                // Receiver 2 only ever got the top layer: the switch never happened.
+                (2, layer(0, Kind::Video, Some(Layer::F), 0..100, None, t0)),
+                (2, layer(0, Kind::Audio, None, 0..100, None, t0)),
+            ],
+        );
+        let t = &r.tracks;
+        let sc = t.simulcast.as_ref().unwrap();
+        assert_eq!(sc.chosen_layer, Layer::H);
+        assert_eq!(
+            (sc.video_tracks, sc.on_chosen_layer, sc.only_other_layers),
+            (2, 1, 1)
+        );
+        assert_eq!(sc.also_other_layers, 1);
+        // Two audio tracks and one video track on h; receiver 2's video does not count.
+        assert_eq!(t.receiving, 3);
+        assert_eq!(t.packets_received, 99 + 100 + 100);
+        assert_eq!(t.packets_expected, 300);
+        let video: Vec<&TrackReport> = t
+            .per_track
+            .iter()
+            .filter(|r| r.kind == Kind::Video)
+            .collect();
+        assert_eq!(video[0].layer, Some(Layer::H));
+        assert_eq!(
+            video[0].layers.iter().map(|l| l.layer).collect::<Vec<_>>(),
+            vec![Layer::H, Layer::F]
+        );
+        assert!((video[0].loss - 0.01).abs() < 1e-9);
+        assert_eq!(video[0].sent_kbps.round(), 250.0);
+        // 625 bytes every 40 ms = 125 kbit/s (a bit more: n packets over n-1 gaps).
+        assert!((video[0].received_kbps - 126.0).abs() < 2.0, "{video:?}");
+        assert_eq!(video[1].layer, None);
+        assert_eq!(video[1].packets_received, 0);
+        let line = video[0].summary();
+        assert!(
+            line.starts_with("layer: h (also f), 125 / 250 kbit/s, loss 1.000 %"),
+            "{line}"
+        );
+        assert!(
+            video[1].summary().contains("NOT the chosen one, only f"),
+            "{}",
+            video[1].summary()
+        );
+        let check = r
+            .checks
+            .iter()
+            .find(|c| c.name == "simulcast_chosen_layer")
+            .unwrap();
+        assert!(!check.passed);
+        assert_eq!(check.actual, 1.0);
+        assert!(!r.passed);
+        let table = r.table();
+        assert!(table.contains("1 / 2 (1 only on another layer"), "{table}");
+        assert!(table.contains("1 <- 0 video"), "{table}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["tracks"]["simulcast"]["chosen_layer"], "h");
+        assert_eq!(json["tracks"]["simulcast"]["sent_kbps"]["q"], 125.0);
+        assert_eq!(json["tracks"]["per_track"][1]["layer"], "h");
+        assert_eq!(json["tracks"]["per_track"][1]["kind"], "video");
+        assert_eq!(json["scenario"]["simulcast_quality"], "medium");
+    }
+
+    #[test]
+    fn without_simulcast_every_packet_counts_and_no_layer_check_is_made() {
+        let s = scenario(None);
+        let r = report(
+            &s,
+            vec![
+                (1, layer(0, Kind::Video, None, 0..100, Some(3), 0)),
+                (1, layer(0, Kind::Audio, None, 0..100, None, 0)),
+            ],
+        );
+        assert!(r.tracks.simulcast.is_none());
+        assert_eq!(r.tracks.receiving, 2);
+        assert_eq!(r.tracks.packets_received, 199);
+        assert_eq!(r.tracks.per_track[0].layer, None);
+        assert!(r.tracks.per_track[0].layers.is_empty());
+        assert_eq!(r.checks.len(), 1);
+        assert!(r.passed);
+        assert!(!r.table().contains("simulcast"));
+    }
 }

@@ -118,6 +118,7 @@ pub async fn run(
                 publish: k < scenario.publishers,
                 audio: scenario.audio,
                 video: scenario.video,
+                simulcast: scenario.simulcast_quality,
                 room_index: r,
                 first_in_room: k == 0,
             }
@@ -266,7 +267,12 @@ impl Progress {
     fn update(&self, collector: &Collector, scenario: &Scenario) {
         let Some(bar) = &self.bar else { return };
         bar.set_position(collector.joins.load(std::sync::atomic::Ordering::Relaxed));
-        let tracks = collector.tracks();
+        // With simulcast, only the chosen layer of video counts, as in the report.
+        let tracks: Vec<_> = collector
+            .tracks()
+            .into_iter()
+            .filter(|(_, t)| report::counts(scenario, t))
+            .collect();
         let flowing: HashSet<_> = tracks
             .iter()
             .map(|(r, t)| (*r, t.publisher, t.kind))

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::media::{Layer, MIN_VIDEO_PAYLOAD, VideoPacing};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScenarioKind {
@@ -17,6 +19,49 @@ pub enum ScenarioKind {
     Webinar,
     /// Like group, with audio only.
     AudioOnly,
+}
+
+/// Which simulcast layer subscribers ask for (vardrum: `set_quality`; Janus: `substream`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum, serde::Serialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum SimulcastQuality {
+    /// The quarter-rate layer, rid `q`.
+    Low,
+    /// The half-rate layer, rid `h`.
+    Medium,
+    /// The full-rate layer, rid `f` (what both servers forward by default).
+    #[default]
+    High,
+}
+
+impl SimulcastQuality {
+    /// The layer this quality selects.
+    pub fn layer(self) -> Layer {
+        match self {
+            SimulcastQuality::Low => Layer::Q,
+            SimulcastQuality::Medium => Layer::H,
+            SimulcastQuality::High => Layer::F,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SimulcastQuality::Low => "low",
+            SimulcastQuality::Medium => "medium",
+            SimulcastQuality::High => "high",
+        }
+    }
+
+    /// The same choice in vardrum's signalling.
+    pub fn signalling(self) -> vardrum_signalling::Quality {
+        match self {
+            SimulcastQuality::Low => vardrum_signalling::Quality::Low,
+            SimulcastQuality::Medium => vardrum_signalling::Quality::Medium,
+            SimulcastQuality::High => vardrum_signalling::Quality::High,
+        }
+    }
 }
 
 /// A fully resolved scenario.
@@ -37,6 +82,8 @@ pub struct Scenario {
     pub video: Option<Video>,
     pub audio: bool,
     pub simulcast: bool,
+    /// The layer subscribers ask for; set exactly when `simulcast` is.
+    pub simulcast_quality: Option<SimulcastQuality>,
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -45,9 +92,23 @@ fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Video {
+    /// The whole video: without simulcast the one stream, with it the `f` layer.
     pub bitrate_bps: u64,
     pub fps: u32,
     pub packet_size: usize,
+}
+
+impl Video {
+    /// How one layer (or the only stream, `None`) is paced.
+    pub fn pacing(&self, layer: Option<Layer>) -> VideoPacing {
+        let bps = layer.map_or(self.bitrate_bps, |l| l.bitrate(self.bitrate_bps));
+        VideoPacing::new(bps, self.fps, self.packet_size)
+    }
+
+    /// What one layer (or the only stream) sends, kbit/s of RTP payload.
+    pub fn sent_kbps(&self, layer: Option<Layer>) -> f64 {
+        self.pacing(layer).kbps(self.fps)
+    }
 }
 
 /// The scenario as flags or a file give it; unset fields take the scenario's defaults.
@@ -65,6 +126,7 @@ pub struct ScenarioSpec {
     pub fps: Option<u32>,
     pub packet_size: Option<usize>,
     pub simulcast: Option<bool>,
+    pub simulcast_quality: Option<SimulcastQuality>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -103,6 +165,7 @@ impl ScenarioSpec {
             fps: over.fps.or(self.fps),
             packet_size: over.packet_size.or(self.packet_size),
             simulcast: over.simulcast.or(self.simulcast),
+            simulcast_quality: over.simulcast_quality.or(self.simulcast_quality),
         }
     }
 
@@ -151,9 +214,19 @@ impl ScenarioSpec {
             return bad(format!("--churn must be 0 to 600 per minute, not {churn}"));
         }
         let simulcast = self.simulcast.unwrap_or(false);
-        if simulcast {
-            return bad("--simulcast: vardrum does not forward simulcast layers yet (see ROADMAP); run without it".into());
+        if simulcast && kind == ScenarioKind::AudioOnly {
+            return bad(
+                "--simulcast needs video, and the audio-only scenario sends none (use group)"
+                    .into(),
+            );
         }
+        if !simulcast && let Some(q) = self.simulcast_quality {
+            return bad(format!(
+                "--simulcast-quality {} chooses a simulcast layer: add --simulcast",
+                q.as_str()
+            ));
+        }
+        let simulcast_quality = simulcast.then(|| self.simulcast_quality.unwrap_or_default());
         let video = if kind == ScenarioKind::AudioOnly {
             None
         } else {
@@ -168,10 +241,9 @@ impl ScenarioSpec {
             if !(1..=120).contains(&fps) {
                 return bad(format!("--fps must be 1 to 120, not {fps}"));
             }
-            if !(crate::media::HEADER_LEN + 11..=1200).contains(&packet_size) {
+            if !(MIN_VIDEO_PAYLOAD..=1200).contains(&packet_size) {
                 return bad(format!(
-                    "--packet-size must be {} to 1200 bytes (the path MTU leaves ~1200 for RTP payload), not {packet_size}",
-                    crate::media::HEADER_LEN + 11
+                    "--packet-size must be {MIN_VIDEO_PAYLOAD} to 1200 bytes (the path MTU leaves ~1200 for RTP payload), not {packet_size}",
                 ));
             }
             Some(Video {
@@ -191,6 +263,7 @@ impl ScenarioSpec {
             video,
             audio: true,
             simulcast,
+            simulcast_quality,
         })
     }
 }
@@ -198,6 +271,11 @@ impl ScenarioSpec {
 impl Scenario {
     pub fn participants(&self) -> usize {
         self.rooms * self.room_size
+    }
+
+    /// The layer subscribers ask for, when publishers send simulcast.
+    pub fn selected_layer(&self) -> Option<Layer> {
+        self.simulcast_quality.map(SimulcastQuality::layer)
     }
 
     /// Tracks each publisher sends.
@@ -289,6 +367,19 @@ mod tests {
             },
             ScenarioSpec {
                 simulcast: Some(true),
+                ..spec(ScenarioKind::AudioOnly)
+            },
+            ScenarioSpec {
+                simulcast_quality: Some(SimulcastQuality::Low),
+                ..spec(ScenarioKind::Group)
+            },
+            ScenarioSpec {
+                simulcast: Some(false),
+                simulcast_quality: Some(SimulcastQuality::High),
+                ..spec(ScenarioKind::Group)
+            },
+            ScenarioSpec {
+                packet_size: Some(MIN_VIDEO_PAYLOAD - 1),
                 ..spec(ScenarioKind::Group)
             },
         ];
@@ -302,6 +393,50 @@ mod tests {
             ScenarioSpec::default().resolve(),
             Err(ScenarioError::Missing)
         );
+    }
+
+    #[test]
+    fn simulcast_sends_three_layers_and_chooses_one() {
+        let plain = spec(ScenarioKind::Group).resolve().unwrap();
+        assert!(!plain.simulcast);
+        assert_eq!(plain.selected_layer(), None);
+        let s = ScenarioSpec {
+            simulcast: Some(true),
+            ..spec(ScenarioKind::Group)
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(s.simulcast_quality, Some(SimulcastQuality::High));
+        assert_eq!(s.selected_layer(), Some(Layer::F));
+        // Subscriptions do not change: one video track per publisher, whatever its layers.
+        assert_eq!(s.expected_subscriptions(), plain.expected_subscriptions());
+        let medium = ScenarioSpec {
+            simulcast: Some(true),
+            simulcast_quality: Some(SimulcastQuality::Medium),
+            ..spec(ScenarioKind::Webinar)
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(medium.selected_layer(), Some(Layer::H));
+        let v = medium.video.unwrap();
+        // 500 kbit/s: 125, 250 and 500 (+ rounding up to whole bytes per packet).
+        let kbps = Layer::ALL.map(|l| v.sent_kbps(Some(l)).round());
+        assert_eq!(kbps, [125.0, 250.0, 500.0]);
+        assert_eq!(v.sent_kbps(None).round(), 500.0);
+        let e = ScenarioSpec {
+            simulcast: Some(true),
+            ..spec(ScenarioKind::AudioOnly)
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(e.to_string().contains("needs video"), "{e}");
+        let e = ScenarioSpec {
+            simulcast_quality: Some(SimulcastQuality::Low),
+            ..spec(ScenarioKind::Group)
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(e.to_string().contains("add --simulcast"), "{e}");
     }
 
     #[test]
@@ -323,6 +458,13 @@ mod tests {
             .unwrap();
         assert_eq!((s.kind, s.rooms, s.room_size), (ScenarioKind::Group, 2, 5));
         assert_eq!(s.duration, Duration::from_secs(12));
+        std::fs::write(
+            &path,
+            "scenario = \"group\"\nsimulcast = true\nsimulcast_quality = \"low\"\n",
+        )
+        .unwrap();
+        let s = ScenarioSpec::from_file(&path).unwrap().resolve().unwrap();
+        assert_eq!(s.selected_layer(), Some(Layer::Q));
         std::fs::write(&path, "scenario = \"party\"\n").unwrap();
         assert!(matches!(
             ScenarioSpec::from_file(&path),

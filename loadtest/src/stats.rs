@@ -3,7 +3,7 @@
 
 use hdrhistogram::Histogram;
 
-use crate::media::{Kind, Stamp};
+use crate::media::{Kind, Layer, Stamp};
 
 /// A video gap longer than this is a freeze a person would notice.
 pub const FREEZE_US: u64 = 500_000;
@@ -12,6 +12,9 @@ pub const FREEZE_US: u64 = 500_000;
 pub struct TrackStats {
     pub publisher: u32,
     pub kind: Kind,
+    /// The simulcast layer these packets came on (`None`: not simulcast). A subscribed track
+    /// has one `TrackStats` per layer that arrived, since packet numbers count per layer.
+    pub layer: Option<Layer>,
     pub received: u64,
     pub bytes: u64,
     pub frames: u64,
@@ -28,10 +31,11 @@ pub struct TrackStats {
 }
 
 impl TrackStats {
-    pub fn new(publisher: u32, kind: Kind) -> Self {
+    pub fn new(publisher: u32, kind: Kind, layer: Option<Layer>) -> Self {
         Self {
             publisher,
             kind,
+            layer,
             received: 0,
             bytes: 0,
             frames: 0,
@@ -88,6 +92,12 @@ impl TrackStats {
         }
     }
 
+    /// Microseconds from the first to the last arrival (what a bitrate is measured over).
+    pub fn span_us(&self) -> u64 {
+        self.first_arrival_us
+            .map_or(0, |first| self.last_arrival_us.saturating_sub(first))
+    }
+
     /// Fraction of packets lost after retransmission (duplicates can make `received` exceed
     /// `expected`; that counts as no loss).
     pub fn loss(&self) -> f64 {
@@ -107,6 +117,7 @@ mod tests {
         Stamp {
             sender: 1,
             kind: Kind::Video,
+            layer: None,
             frame: packet,
             packet,
             sent_us,
@@ -115,7 +126,7 @@ mod tests {
 
     #[test]
     fn loss_latency_jitter_and_freezes_from_arrivals() {
-        let mut t = TrackStats::new(1, Kind::Video);
+        let mut t = TrackStats::new(1, Kind::Video, None);
         // Packets 0..10 sent every 10 ms, each arriving 2 ms later; packet 5 lost.
         for p in (0..10u32).filter(|p| *p != 5) {
             let sent = 1_000_000 + u64::from(p) * 10_000;
@@ -135,7 +146,7 @@ mod tests {
 
     #[test]
     fn variable_transit_time_shows_as_jitter() {
-        let mut t = TrackStats::new(1, Kind::Audio);
+        let mut t = TrackStats::new(1, Kind::Audio, None);
         for p in 0..100u32 {
             let sent = u64::from(p) * 20_000;
             let extra = if p % 2 == 0 { 0 } else { 8_000 };

@@ -47,19 +47,19 @@ for _ in $(seq 150); do
     sleep 0.1
 done
 grep -q '^janus ready' "$OUT/ready" || { echo "janus not ready in 15 s" >&2; kill "$jpid"; exit 91; }
+# $EXTRA: more flags, split on spaces.
 "$LOADTEST" --target janus --scenario group --rooms 1 --room-size 3 --duration 5 \
-    --max-loss 1% --min-join-success 100% --no-progress --server-pid "$jpid" --json "$OUT/report.json"
+    --max-loss 1% --min-join-success 100% --no-progress --server-pid "$jpid" --json "$OUT/report.json" \
+    $EXTRA
 rc=$?
 kill -INT "$jpid"
 wait "$jpid" || echo "janus exited with $?" >&2
 exit "$rc"
 "#;
 
-#[test]
-fn a_group_scenario_against_janus_receives_every_track() {
-    if !can_run() {
-        return;
-    }
+/// Runs the group scenario (1 room of 3, 5 s) against a fresh Janus with `extra` flags; returns
+/// the load tester's stdout and its JSON report, after checking it exited 0.
+fn run_against_janus(extra: &str) -> (String, serde_json::Value) {
     let out_dir = tempfile::tempdir().unwrap();
     let janus_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("janus");
     let started = Instant::now();
@@ -70,6 +70,7 @@ fn a_group_scenario_against_janus_receives_every_track() {
         .env("JANUS_DIR", &janus_dir)
         .env("OUT", out_dir.path())
         .env("LOADTEST", env!("CARGO_BIN_EXE_vardrum-loadtest"))
+        .env("EXTRA", extra)
         .output()
         .expect("run unshare");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -83,6 +84,20 @@ fn a_group_scenario_against_janus_receives_every_track() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.path().join("report.json")).unwrap())
             .unwrap();
+    assert!(
+        started.elapsed().as_secs() < 40,
+        "took {:?}",
+        started.elapsed()
+    );
+    (stdout.into_owned(), report)
+}
+
+#[test]
+fn a_group_scenario_against_janus_receives_every_track() {
+    if !can_run() {
+        return;
+    }
+    let (stdout, report) = run_against_janus("");
     assert_eq!(report["target_kind"], "janus");
     assert_eq!(report["joins"]["succeeded"], 3, "{}", report["joins"]);
     let tracks = &report["tracks"];
@@ -106,9 +121,33 @@ fn a_group_scenario_against_janus_receives_every_track() {
     );
     assert_eq!(report["passed"], true);
     assert!(stdout.contains("janus ws://127.0.0.1:8188"), "{stdout}");
-    assert!(
-        started.elapsed().as_secs() < 40,
-        "took {:?}",
-        started.elapsed()
-    );
+}
+
+/// Simulcast: the publishers' three rid layers reach Janus (which finds their VP8 keyframes),
+/// and each subscriber gets substream 0, the `q` layer, after asking for it.
+#[test]
+fn a_simulcast_group_against_janus_receives_the_chosen_layer() {
+    if !can_run() {
+        return;
+    }
+    let (stdout, report) = run_against_janus("--simulcast --simulcast-quality low");
+    let tracks = &report["tracks"];
+    assert_eq!(tracks["receiving"], 12, "{tracks}");
+    let simulcast = &tracks["simulcast"];
+    assert_eq!(simulcast["chosen_layer"], "q", "{simulcast}");
+    assert_eq!(simulcast["on_chosen_layer"], 6, "{simulcast}");
+    assert_eq!(simulcast["only_other_layers"], 0, "{simulcast}");
+    for t in tracks["per_track"].as_array().unwrap() {
+        if t["kind"] == "video" {
+            assert_eq!(t["layer"], "q", "{t}");
+            assert!(t["loss"].as_f64().unwrap() < 0.01, "{t}");
+            let (got, sent) = (
+                t["received_kbps"].as_f64().unwrap(),
+                t["sent_kbps"].as_f64().unwrap(),
+            );
+            assert!((got - sent).abs() < sent * 0.2, "{t}");
+        }
+    }
+    assert_eq!(report["passed"], true);
+    assert!(stdout.contains("layer: q"), "{stdout}");
 }

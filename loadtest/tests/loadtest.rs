@@ -1,5 +1,5 @@
 //! The load tester against a real vardrum server started by the test: a short group scenario,
-//! a threshold breach, and bad input.
+//! the same with simulcast, a threshold breach, and bad input.
 
 use std::process::{Command, Output};
 use std::time::Instant;
@@ -110,6 +110,87 @@ async fn a_group_scenario_receives_every_track_with_little_loss() {
             > 0.0
     );
     assert!(stdout.contains("latency through server"), "{stdout}");
+    running.server.shutdown().await;
+}
+
+/// Every video track of the report arrived on `layer` with less than 1 % loss, and nothing
+/// else counted as the chosen layer.
+fn assert_every_video_track_on(report: &serde_json::Value, layer: &str, video_tracks: u64) {
+    let tracks = &report["tracks"];
+    let simulcast = &tracks["simulcast"];
+    assert_eq!(simulcast["chosen_layer"], layer, "{simulcast}");
+    assert_eq!(simulcast["video_tracks"], video_tracks, "{simulcast}");
+    assert_eq!(simulcast["on_chosen_layer"], video_tracks, "{simulcast}");
+    assert_eq!(simulcast["only_other_layers"], 0, "{simulcast}");
+    let video: Vec<&serde_json::Value> = tracks["per_track"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["kind"] == "video")
+        .collect();
+    assert_eq!(video.len() as u64, video_tracks, "{tracks}");
+    for t in video {
+        assert_eq!(t["layer"], layer, "{t}");
+        assert!(t["loss"].as_f64().unwrap() < 0.01, "{t}");
+        assert!(t["packets_received"].as_u64().unwrap() > 100, "{t}");
+        // The chosen layer's bitrate, not another's: within 20 % of what it sends.
+        let (got, sent) = (
+            t["received_kbps"].as_f64().unwrap(),
+            t["sent_kbps"].as_f64().unwrap(),
+        );
+        assert!((got - sent).abs() < sent * 0.2, "{t}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_with_simulcast_delivers_the_chosen_layer() {
+    let running = start(3).await;
+    let json = running.dir.path().join("report.json");
+    let mut args = s(&[
+        "--scenario",
+        "group",
+        "--rooms",
+        "1",
+        "--room-size",
+        "3",
+        "--duration",
+        "10",
+        "--simulcast",
+        "--simulcast-quality",
+        "medium",
+        "--max-loss",
+        "1%",
+        "--min-join-success",
+        "100%",
+    ]);
+    args.extend([
+        "--url".into(),
+        running.url(),
+        "--secret-file".into(),
+        running.secret(),
+    ]);
+    args.extend(["--json".into(), json.display().to_string()]);
+    let out = loadtest(args).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_default())
+            .unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{:#}",
+        String::from_utf8_lossy(&out.stderr),
+        report["tracks"]["per_track"]
+    );
+    // The table, for `--nocapture`.
+    println!("{stdout}");
+    // 3 publishers, each received by 2 others: 6 video tracks on h, 6 audio tracks.
+    assert_eq!(report["tracks"]["receiving"], 12, "{}", report["tracks"]);
+    assert_every_video_track_on(&report, "h", 6);
+    assert_eq!(report["passed"], true);
+    assert!(
+        stdout.contains("video tracks on the chosen layer"),
+        "{stdout}"
+    );
     running.server.shutdown().await;
 }
 
@@ -231,6 +312,24 @@ async fn bad_input_gets_a_clear_message_and_exit_1_without_hanging() {
         (
             s(&["--scenario", "group", "--target", "jitsi"]),
             "invalid value 'jitsi'",
+        ),
+        (
+            s(&["--scenario", "audio-only", "--simulcast"]),
+            "--simulcast needs video",
+        ),
+        (
+            s(&["--scenario", "group", "--simulcast-quality", "low"]),
+            "add --simulcast",
+        ),
+        (
+            s(&[
+                "--scenario",
+                "group",
+                "--simulcast",
+                "--simulcast-quality",
+                "ultra",
+            ]),
+            "invalid value 'ultra'",
         ),
     ];
     for (args, expected) in cases {

@@ -21,6 +21,7 @@
 //! The crate knows nothing of HTTP, SQL or tokens: the server authenticates a participant and
 //! then calls [`Sfu::join`].
 
+mod batch_send;
 mod keyframe;
 mod mux;
 mod peer;

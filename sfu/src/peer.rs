@@ -27,13 +27,12 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error as RtcError;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use vardrum_signalling::CandidateInit;
 
+use crate::batch_send::SendBatch;
 use crate::mux::{PeerKey, RouteGuard, Routes};
 use crate::room::RoomInput;
-use crate::stats::SfuStats;
 
 /// The codecs the SFU negotiates. It forwards what a publisher sends unchanged, so these are the
 /// codecs every browser can decode: Opus, VP8 and H.264 constrained baseline.
@@ -278,18 +277,10 @@ impl Peer {
         }
     }
 
-    /// Sends everything the core has queued for the network.
-    pub fn flush(&mut self, socket: &UdpSocket, stats: &SfuStats) {
+    /// Moves everything the core has queued for the network into `batch`.
+    pub fn drain_into(&mut self, batch: &mut SendBatch) {
         while let Some(out) = self.pc.poll_write() {
-            match socket.try_send_to(&out.message, out.transport.peer_addr) {
-                Ok(n) => stats.datagram_out(n),
-                Err(_) => {
-                    // A full send buffer drops the datagram, as the network would.
-                    stats
-                        .send_errors
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
+            batch.push(out.message, out.transport.peer_addr);
         }
     }
 

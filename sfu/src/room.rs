@@ -31,6 +31,7 @@ use vardrum_signalling::{
     ParticipantState, PcKind, Quality, ServerMessage,
 };
 
+use crate::batch_send::SendBatch;
 use crate::keyframe::KeyframeThrottle;
 use crate::mux::{PeerKey, Routes};
 use crate::peer::{Peer, PeerContext};
@@ -184,6 +185,8 @@ pub(crate) struct Room {
     stats: Arc<SfuStats>,
     /// Peer connections that were written to and need their output flushed.
     dirty: Vec<(Arc<str>, PcKind)>,
+    /// Datagrams produced and not yet sent: flushed after each batch of inputs.
+    outgoing: SendBatch,
     call_id: String,
     peak_participants: usize,
 }
@@ -218,6 +221,7 @@ impl Room {
             tx: parts.tx,
             stats: parts.stats,
             dirty: Vec::new(),
+            outgoing: SendBatch::default(),
             call_id,
             peak_participants: 0,
         }
@@ -258,6 +262,9 @@ impl Room {
                     Err(_) => break,
                 }
             }
+            // What the batch's datagrams produced goes out together; waiting at most for the
+            // rest of a batch that is already here.
+            self.flush_dirty();
             if self.participants.is_empty() {
                 break;
             }
@@ -359,7 +366,7 @@ impl Room {
                 };
                 peer.handle_datagram(at, from, data);
                 self.pump(&key.participant, key.pc, at);
-                self.flush_dirty();
+                // Sent with the rest of the batch (see `run`): one system call for many.
             }
             RoomInput::Join {
                 request,
@@ -881,8 +888,11 @@ impl Room {
             if let Some(i) = self.index(&id)
                 && let Some(peer) = self.participants[i].peer_mut(pc)
             {
-                peer.flush(&self.socket, &self.stats);
+                peer.drain_into(&mut self.outgoing);
             }
+        }
+        if !self.outgoing.is_empty() {
+            self.outgoing.send(&self.socket, &self.stats);
         }
     }
 
@@ -1249,8 +1259,10 @@ impl Room {
         {
             let mut peer = peer;
             peer.close();
-            peer.flush(&self.socket, &self.stats);
+            // Its goodbyes (DTLS close) go out before the connection is dropped.
+            peer.drain_into(&mut self.outgoing);
         }
+        self.outgoing.send(&self.socket, &self.stats);
         let n_subs = p.subscriptions.len() as i64;
         p.subscriptions.clear();
         p.opened_tracks.clear();
