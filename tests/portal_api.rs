@@ -8,12 +8,14 @@
 
 mod common;
 mod dbsupport;
+mod portalsupport;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::TestServer;
 use dbsupport::PgDatabase;
+use portalsupport::Browser;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vardrum::clock::ManualClock;
@@ -78,14 +80,7 @@ impl Portal {
     }
 
     fn browser(&self) -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .build()
-                .expect("client"),
-            base: self.base.clone(),
-            csrf: None,
-        }
+        Browser::new(&self.base)
     }
 
     async fn logged_in(&self, realm: &str, subject: &str) -> Browser {
@@ -109,113 +104,6 @@ impl Portal {
 
     async fn stop(self) {
         self.server.stop().await;
-    }
-}
-
-/// A browser: a cookie jar, and the session's CSRF token once logged in.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    csrf: Option<String>,
-}
-
-impl Browser {
-    /// Logs in through the realm's identity provider, picking `subject` on the test IdP's
-    /// page (a patient's subject is `test-` and the personnummer), or typing it in when it is
-    /// `typed:` and an identity. Returns where the login landed.
-    async fn login(&mut self, realm: &str, subject: &str) -> String {
-        let picker = self
-            .http
-            .get(format!("{}api/v1/auth/{realm}/login", self.base))
-            .send()
-            .await
-            .expect("login redirect");
-        assert_eq!(picker.status(), StatusCode::OK, "the IdP's picker page");
-        let url = picker.url().clone();
-        let page = picker.text().await.expect("picker page");
-        let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-        if let Some(typed) = subject.strip_prefix("typed:") {
-            // The picker's free-text field: an identity the test IdP does not list.
-            form.push(("subject".into(), String::new()));
-            form.push(("free_text".into(), typed.into()));
-        } else {
-            assert!(
-                page.contains(&format!("value=\"{subject}\"")),
-                "{subject} is offered"
-            );
-            form.push(("subject".into(), subject.into()));
-        }
-        let mut action = url.clone();
-        action.set_query(None);
-        let landed = self
-            .http
-            .post(action)
-            .form(&form)
-            .send()
-            .await
-            .expect("pick");
-        let landing = landed.url().to_string();
-        if !landing.contains("error=") {
-            let (status, session) = self.get("session").await;
-            assert_eq!(status, StatusCode::OK, "{session}");
-            self.csrf = session["csrf_token"].as_str().map(str::to_owned);
-        }
-        landing
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}api/v1/{path}", self.base)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self.http.get(self.url(path)).send().await.expect("GET");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, self.url(path));
-        if let Some(csrf) = &self.csrf {
-            request = request.header("x-csrf-token", csrf);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// A request with exactly the CSRF header and `Origin` given (none when `None`).
-    async fn send_with(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-        csrf: Option<&str>,
-        origin: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, self.url(path));
-        if let Some(csrf) = csrf {
-            request = request.header("x-csrf-token", csrf);
-        }
-        if let Some(origin) = origin {
-            request = request.header("origin", origin);
-        }
-        if let Some(body) = body {
-            request = request.json(body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(Method::PUT, path, Some(body)).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(Method::POST, path, Some(body)).await
     }
 }
 

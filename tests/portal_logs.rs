@@ -10,6 +10,7 @@
 
 mod common;
 mod dbsupport;
+mod portalsupport;
 
 use std::io::Write;
 use std::path::Path;
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use common::TestServer;
 use dbsupport::PgDatabase;
+use portalsupport::Browser;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vardrum::clock::ManualClock;
@@ -121,86 +123,6 @@ fn leaks<'a>(text: &str, forbidden: &'a [String]) -> Vec<&'a str> {
         .filter(|n| text.contains(n.as_str()))
         .map(String::as_str)
         .collect()
-}
-
-/// A browser: a cookie jar, and the session's CSRF token once logged in.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    csrf: Option<String>,
-}
-
-impl Browser {
-    fn new(base: &str) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .build()
-                .expect("client"),
-            base: base.to_owned(),
-            csrf: None,
-        }
-    }
-
-    /// Logs in through the built-in test IdP, picking `subject` or, as `typed:…`, typing an
-    /// identity into its free-text field. Returns where the login landed.
-    async fn login(&mut self, realm: &str, subject: &str) -> String {
-        let picker = self
-            .http
-            .get(format!("{}api/v1/auth/{realm}/login", self.base))
-            .send()
-            .await
-            .expect("login redirect");
-        assert_eq!(picker.status(), StatusCode::OK, "the IdP's picker page");
-        let url = picker.url().clone();
-        let mut form: Vec<(String, String)> = url.query_pairs().into_owned().collect();
-        match subject.strip_prefix("typed:") {
-            Some(typed) => {
-                form.push(("subject".into(), String::new()));
-                form.push(("free_text".into(), typed.into()));
-            }
-            None => form.push(("subject".into(), subject.into())),
-        }
-        let mut action = url.clone();
-        action.set_query(None);
-        let landed = self
-            .http
-            .post(action)
-            .form(&form)
-            .send()
-            .await
-            .expect("pick");
-        let landing = landed.url().to_string();
-        if !landing.contains("error=") {
-            let (status, session) = self.get("session").await;
-            assert_eq!(status, StatusCode::OK, "{session}");
-            self.csrf = session["csrf_token"].as_str().map(str::to_owned);
-        }
-        landing
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}api/v1/{path}", self.base)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let response = self.http.get(self.url(path)).send().await.expect("GET");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, self.url(path));
-        if let Some(csrf) = &self.csrf {
-            request = request.header("x-csrf-token", csrf);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
 }
 
 fn staff_patient(personnummer: &str) -> Value {

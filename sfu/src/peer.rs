@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rand::distr::{Alphanumeric, SampleString};
-use rtc::interceptor::{Attribute, Interceptor, Packet, Registry, Slot, StreamInfo, TaggedPacket};
+use rtc::interceptor::{
+    Attribute, Interceptor, NackGeneratorBuilder, NackResponderBuilder, Packet,
+    ReceiverReportBuilder, Registry, SenderReportBuilder, Slot, StreamInfo, TaggedPacket,
+    TwccReceiverBuilder,
+};
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
 use rtc::peer_connection::configuration::media_engine::{
@@ -28,7 +32,7 @@ use rtc::sansio::Protocol;
 use rtc::shared::error::Error as RtcError;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
 use tokio::sync::mpsc;
-use vardrum_signalling::CandidateInit;
+use vardrum_signalling::{CandidateInit, PcKind};
 
 use crate::batch_send::SendBatch;
 use crate::mux::{PeerKey, RouteGuard, Routes};
@@ -203,6 +207,29 @@ const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(25);
 /// of trying, for networks with long round trips or loss.
 const ICE_MAX_CHECKS: u16 = 60;
 
+/// The interceptors one peer connection runs, by what flows on it. Every packet walks the whole
+/// chain (each interceptor queues and dequeues it), so a connection carries only those that act
+/// on its direction of media: a publisher connection only receives RTP, a subscriber connection
+/// only sends it. The media engine still gets everything the defaults register (NACK, PLI and
+/// transport-cc feedback, the simulcast header extensions), so the SDP is the same on both.
+fn interceptors(kind: PcKind, engine: &mut MediaEngine) -> Result<Registry, RtcError> {
+    register_default_interceptors(Registry::new(), engine)?;
+    Ok(match kind {
+        // Asks the publisher to resend what was lost, reports reception, and feeds its
+        // congestion control (transport-wide feedback).
+        PcKind::Publisher => Registry::new()
+            .with(Slot::NackGenerator, NackGeneratorBuilder::new().build())
+            .with(Slot::ReceiverReport, ReceiverReportBuilder::new().build())
+            .with(Slot::TwccReceiver, TwccReceiverBuilder::new().build()),
+        // Resends what a subscriber lost, sends sender reports (lip sync), and lets the
+        // subscriber's keyframe requests through to the room.
+        PcKind::Subscriber => Registry::new()
+            .with(Slot::NackResponder, NackResponderBuilder::new().build())
+            .with(Slot::SenderReport, SenderReportBuilder::new().build())
+            .with(Slot::from(14_000), KeyframeRequestTap::default()),
+    })
+}
+
 pub(crate) struct PeerContext<'a> {
     pub advertised: SocketAddr,
     pub routes: &'a Arc<Routes>,
@@ -215,8 +242,7 @@ impl Peer {
         let ufrag = Alphanumeric.sample_string(&mut rng, 16);
         let pwd = Alphanumeric.sample_string(&mut rng, 32);
         let mut engine = media_engine()?;
-        let registry = Registry::new().with(Slot::from(14_000), KeyframeRequestTap::default());
-        let registry = register_default_interceptors(registry, &mut engine)?;
+        let registry = interceptors(key.pc, &mut engine)?;
         // The server has one candidate and nothing better to wait for: a pair is nominated as
         // soon as it works. The default waits a second for a peer-reflexive pair, which is what
         // a browser's pair looks like when its checks arrive before its trickled candidate, and
