@@ -22,7 +22,8 @@
 # Environment: BENCH_STEP_SECS (15) seconds of load per step after the ramp-up (shorter steps
 # let the join burst dominate the p99), BENCH_RAMP (20) joins per second, BENCH_CALLS and
 # BENCH_GROUP_ROOMS (empty: skip that series), BENCH_GROUP_SIZE, BENCH_SMOKE=1, BENCH_DOC
-# (docs/benchmarks.md), BENCH_KEEP=1 keeps the JSON reports and logs.
+# (docs/benchmarks.md), BENCH_KEEP=1 keeps the JSON reports and logs. A load listed twice runs
+# twice (BENCH_CALLS="40 40 40": three samples of the same load, for run-to-run noise).
 # Needs root (unshare -n), Debian's janus, jq, curl, python3.
 set -euo pipefail
 
@@ -87,7 +88,9 @@ if [ "${1:-}" = "--inside" ]; then
 
     # One step: prints "held" or the reason it was not held.
     step() { # server scenario n
-        local server="$1" scenario="$2" n="$3" name="$1-$2-$3"
+        # The step's number in the name: a load listed twice (BENCH_CALLS="40 40") keeps both.
+        local server="$1" scenario="$2" n="$3" name
+        name="$1-$2-$3-$(( $(wc -l <"$out/steps.tsv") + 1 ))"
         local json="$out/$name.json"
         start_server "$server" "$out/$name.server.log"
         local args=(--no-progress --duration "$step_secs" --ramp-up "$ramp"
