@@ -808,6 +808,14 @@ async fn roles_and_realms_are_kept_apart(db: Option<&str>) {
     assert!(landing.ends_with("error=not_in_register"), "{landing}");
     let landing = unknown.login("patient", "typed:not-a-number").await;
     assert!(landing.ends_with("error=login_failed"), "{landing}");
+    // A registered person's number, but not in the 12-digit form brokers send: refused, not
+    // guessed at (the century of a 10-digit form is a guess).
+    for form in [&ELSA[2..], "19900602-2397", "900602-2397"] {
+        let mut b = portal.browser();
+        let landing = b.login("patient", &format!("typed:{form}")).await;
+        assert!(landing.ends_with("error=login_failed"), "{form}: {landing}");
+        assert_eq!(b.get("session").await.0, StatusCode::UNAUTHORIZED);
+    }
     portal.stop().await;
 }
 

@@ -129,11 +129,19 @@ async fn finish_login(
     match realm {
         Realm::Patient => {
             // Brokers send the number in the 12-digit form; anything else is refused here
-            // rather than guessed at.
-            let personnummer = Personnummer::parse(&identity, portal.today()).map_err(|_| {
-                tracing::warn!("login refused: the identity provider sent no valid personnummer");
-                "login_failed"
-            })?;
+            // rather than guessed at (a 10-digit form's century is a guess, and a wrong guess
+            // is somebody else's account).
+            let twelve_digits =
+                identity.len() == 12 && identity.bytes().all(|b| b.is_ascii_digit());
+            let personnummer = twelve_digits
+                .then(|| Personnummer::parse(&identity, portal.today()))
+                .and_then(Result::ok)
+                .ok_or_else(|| {
+                    tracing::warn!(
+                        "login refused: the identity provider sent no valid personnummer"
+                    );
+                    "login_failed"
+                })?;
             let login = portal
                 .accounts
                 .login(&personnummer)
