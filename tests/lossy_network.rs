@@ -44,12 +44,20 @@ fn can_make_namespaces() -> Result<(), String> {
     Ok(())
 }
 
-// Ignored in the default run: in about one run in ten (seen twice, once in CI) the first 300
-// packets had not arrived after 30 s under 5 % loss, where they normally take 7-9 s. Whether a
-// handshake stalls under loss or is only slow is not known yet (see the session note); until it
-// is, run it with `cargo test --test lossy_network -- --ignored`.
+// Ignored in the default run: about one run in four (3 of 12 on 2026-12-01) never connects one
+// peer connection under 5 % loss. Cause, from `VARDRUM_TEST_LOG=vardrum_sfu=debug,rtc_dtls=debug`:
+// a bug in the DTLS server of `rtc-dtls` 0.21.1 (the newest), which both the SFU and this test's
+// client use. When the server's flight 4 (ServerHello ... ServerHelloDone) is lost, the client
+// retransmits its flight 3; the server, waiting in flight 4, parses it, finds no progress, and
+// clears its own retransmission timer (`Handshaker::wait` sets `current_retransmit_timer = None`
+// on every received packet), so flight 4 is never sent again (RFC 6347 4.2.4 says to resend it)
+// and the client gives up after 8 tries ("Flight 3 current_retransmit_count 8 >
+// maximum_retransmit_number 7"). Here the stuck server is the test's client (the SFU answers,
+// so it is the DTLS client on publisher connections); with browsers it would be the SFU on a
+// subscriber connection. Until that is fixed (upstream, or a patched copy), run it with
+// `cargo test --test lossy_network -- --ignored`.
 #[test]
-#[ignore = "flaky under 5 % loss: connection set-up sometimes takes over 30 s; investigate"]
+#[ignore = "rtc-dtls 0.21.1 never resends a lost flight 4: about one run in four stalls (see above)"]
 fn nack_recovers_video_lost_on_the_network() {
     if std::env::var_os(INSIDE).is_some() {
         return inside_the_namespace();
