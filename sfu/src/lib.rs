@@ -22,6 +22,7 @@
 //! then calls [`Sfu::join`].
 
 mod batch_send;
+mod dtls_resend;
 mod keyframe;
 mod mux;
 mod peer;

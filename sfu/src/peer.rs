@@ -35,6 +35,7 @@ use tokio::sync::mpsc;
 use vardrum_signalling::{CandidateInit, PcKind};
 
 use crate::batch_send::SendBatch;
+use crate::dtls_resend::FlightResend;
 use crate::mux::{PeerKey, RouteGuard, Routes};
 use crate::room::RoomInput;
 
@@ -187,6 +188,8 @@ pub(crate) struct Peer {
     pending_candidates: Vec<RTCIceCandidateInit>,
     /// DTLS records that arrived before the remote description (see `handle_datagram`).
     early_dtls: Vec<(Instant, SocketAddr, BytesMut)>,
+    /// Our last handshake flight, sent again when the peer repeats its own.
+    flight_resend: FlightResend,
     _route: RouteGuard,
 }
 
@@ -280,6 +283,7 @@ impl Peer {
             local: ctx.advertised,
             pending_candidates: Vec::new(),
             early_dtls: Vec::new(),
+            flight_resend: FlightResend::default(),
             _route: route,
         })
     }
@@ -296,6 +300,9 @@ impl Peer {
                 self.early_dtls.push((now, from, data));
             }
             return;
+        }
+        if !self.connected && is_dtls(&data) {
+            self.flight_resend.on_received(&data);
         }
         let msg = TaggedBytesMut {
             now,
@@ -315,8 +322,19 @@ impl Peer {
 
     /// Moves everything the core has queued for the network into `batch`.
     pub fn drain_into(&mut self, batch: &mut SendBatch) {
+        if self.connected {
+            self.flight_resend.finish();
+        }
+        let mut answered = false;
         while let Some(out) = self.pc.poll_write() {
+            answered |= self
+                .flight_resend
+                .on_sent(&out.message, out.transport.peer_addr);
             batch.push(out.message, out.transport.peer_addr);
+        }
+        for (data, to) in self.flight_resend.resend(answered) {
+            tracing::debug!(%to, "peer repeated its DTLS flight: sending ours again");
+            batch.push(data, to);
         }
     }
 
