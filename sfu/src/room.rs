@@ -1040,15 +1040,14 @@ impl Room {
         let simulcast = publ.simulcast;
         let clock_rate = publ.codec.clock_rate;
         // Each subscriber's layer, decided before the loop borrows the participants mutably.
-        let targets: Vec<(u8, Option<u32>)> = [Quality::Low, Quality::Medium, Quality::High]
-            .iter()
-            .map(|q| {
+        // An array, not a Vec: this runs for every packet.
+        let targets: [(u8, Option<u32>); 3] =
+            [Quality::Low, Quality::Medium, Quality::High].map(|q| {
                 (
-                    simulcast::wanted_rank(*q),
-                    simulcast::choose(&publ.layers, *q, now),
+                    simulcast::wanted_rank(q),
+                    simulcast::choose(&publ.layers, q, now),
                 )
-            })
-            .collect();
+            });
         let target_of = |q: Quality| {
             let rank = simulcast::wanted_rank(q);
             targets
@@ -1056,7 +1055,12 @@ impl Room {
                 .find(|(r, _)| *r == rank)
                 .and_then(|(_, t)| *t)
         };
-        let mime_type = publ.codec.mime_type.clone();
+        // Only a simulcast switch looks into the payload for a keyframe; no copy otherwise.
+        let mime_type = if simulcast {
+            publ.codec.mime_type.clone()
+        } else {
+            String::new()
+        };
         let mut keyframe: Option<bool> = None;
         let mut wants_keyframe: Vec<u32> = Vec::new();
         for s in &mut self.participants {
@@ -1101,21 +1105,29 @@ impl Room {
                         wants_keyframe.push(t);
                     }
                 }
-                let mut out = packet.clone();
                 let (seq, ts) = sub.rewriter.rewrite(
                     packet.header.sequence_number,
                     packet.header.timestamp,
                     now,
                 );
-                out.header.sequence_number = seq;
-                out.header.timestamp = ts;
-                out.header.ssrc = sub.ssrc;
-                out.header.payload_type = pt;
                 // Header extension ids are negotiated per connection; the publisher's ids mean
-                // nothing on the subscriber's, so they are not forwarded.
-                out.header.extension = false;
-                out.header.extension_profile = 0;
-                out.header.extensions.clear();
+                // nothing on the subscriber's, so they are not forwarded. The header is built
+                // anew rather than cloned, so the extension list is not copied per subscriber;
+                // the payload is shared, not copied.
+                let out = rtc::rtp::Packet {
+                    header: rtc::rtp::header::Header {
+                        version: packet.header.version,
+                        padding: packet.header.padding,
+                        marker: packet.header.marker,
+                        payload_type: pt,
+                        sequence_number: seq,
+                        timestamp: ts,
+                        ssrc: sub.ssrc,
+                        csrc: packet.header.csrc.clone(),
+                        ..Default::default()
+                    },
+                    payload: packet.payload.clone(),
+                };
                 let Some(mut sender) = peer.pc.rtp_sender(sub.sender_id) else {
                     continue;
                 };
