@@ -107,6 +107,15 @@ fn run_in_a_namespace(name: &str) {
     assert!(status.success(), "the run inside the namespace failed");
 }
 
+/// The runtime the inner runs use: two workers, as on the 2-core machines CI runs on.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 fn log_if_asked() {
     // VARDRUM_TEST_LOG=vardrum_sfu=debug (say) shows the server's view while investigating.
     if let Ok(filter) = std::env::var("VARDRUM_TEST_LOG") {
@@ -120,12 +129,7 @@ fn log_if_asked() {
 fn server_hello_lost_once() {
     log_if_asked();
     sh("ip link set lo up");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    runtime().block_on(async {
         let server = TestServer::start().await;
         let port = server.server().media_addr.port();
         // The UDP payload starts at transport-header bit 64: a DTLS handshake record (22) whose
@@ -163,12 +167,7 @@ fn inside_the_namespace() {
     sh("nft add table inet lossy");
     sh("nft add chain inet lossy in '{ type filter hook input priority 0 ; }'");
     sh("nft add rule inet lossy in iifname lo meta l4proto udp numgen random mod 100 '<' 5 drop");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
+    runtime().block_on(async {
         let server = TestServer::start().await;
         let mut anna = MediaParticipant::join(&server, "lossy", "anna", Role::Clinician).await;
         let mut pat = MediaParticipant::join(&server, "lossy", "pat", Role::Patient).await;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use common::TestServer;
 use dbsupport::PgDatabase;
-use portalsupport::Browser;
+use portalsupport::{Browser, profile};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vardrum::clock::ManualClock;
@@ -112,16 +112,6 @@ fn error_code(body: &Value) -> (&str, Option<&str>) {
         body["error"]["code"].as_str().unwrap_or("(no code)"),
         body["error"]["field"].as_str(),
     )
-}
-
-fn profile(account: &Value) -> Value {
-    json!({
-        "given_name": account["given_name"],
-        "family_name": account["family_name"],
-        "mobile": account["mobile"],
-        "email": account["email"],
-        "settings": account["settings"],
-    })
 }
 
 fn staff_patient(personnummer: &str) -> Value {

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use common::TestServer;
 use dbsupport::PgDatabase;
-use portalsupport::Browser;
+use portalsupport::{Browser, profile};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vardrum::clock::ManualClock;
@@ -127,16 +127,6 @@ fn leaks<'a>(text: &str, forbidden: &'a [String]) -> Vec<&'a str> {
 
 fn staff_patient(personnummer: &str) -> Value {
     json!({ "personnummer": personnummer, "purpose": "Videobesök" })
-}
-
-fn profile(account: &Value) -> Value {
-    json!({
-        "given_name": account["given_name"],
-        "family_name": account["family_name"],
-        "mobile": account["mobile"],
-        "email": account["email"],
-        "settings": account["settings"],
-    })
 }
 
 /// Every path of the portal that handles an identity number, successful and not.

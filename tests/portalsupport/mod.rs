@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A browser: a cookie jar, and the session's CSRF token once logged in.
 pub struct Browser {
@@ -127,4 +127,15 @@ impl Browser {
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         self.send(Method::POST, path, Some(body)).await
     }
+}
+
+/// The editable part of an account, as `PUT /me` takes it.
+pub fn profile(account: &Value) -> Value {
+    json!({
+        "given_name": account["given_name"],
+        "family_name": account["family_name"],
+        "mobile": account["mobile"],
+        "email": account["email"],
+        "settings": account["settings"],
+    })
 }
