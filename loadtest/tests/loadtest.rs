@@ -33,6 +33,16 @@ impl Running {
     fn secret(&self) -> String {
         self.dir.path().join("token-secret").display().to_string()
     }
+
+    /// The flags that point the load tester at this server, minting tokens from its secret.
+    fn target(&self) -> [String; 4] {
+        [
+            "--url".into(),
+            self.url(),
+            "--secret-file".into(),
+            self.secret(),
+        ]
+    }
 }
 
 /// Runs the load tester binary without blocking the runtime that serves the server.
@@ -74,12 +84,7 @@ async fn a_group_scenario_receives_every_track_with_little_loss() {
         "--min-join-success",
         "100%",
     ]));
-    args.extend([
-        "--url".into(),
-        running.url(),
-        "--secret-file".into(),
-        running.secret(),
-    ]);
+    args.extend(running.target());
     args.extend(["--json".into(), json.display().to_string()]);
     let out = loadtest(args).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -163,12 +168,7 @@ async fn group_with_simulcast_delivers_the_chosen_layer() {
         "--min-join-success",
         "100%",
     ]);
-    args.extend([
-        "--url".into(),
-        running.url(),
-        "--secret-file".into(),
-        running.secret(),
-    ]);
+    args.extend(running.target());
     args.extend(["--json".into(), json.display().to_string()]);
     let out = loadtest(args).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -208,12 +208,7 @@ async fn a_breached_threshold_exits_with_2() {
         "--min-join-success",
         "0.99",
     ]);
-    args.extend([
-        "--url".into(),
-        running.url(),
-        "--secret-file".into(),
-        running.secret(),
-    ]);
+    args.extend(running.target());
     let out = loadtest(args).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
