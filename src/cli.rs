@@ -23,7 +23,8 @@ use crate::secret;
     about = "Telehealth video visits: a WebRTC SFU and the portal around it",
     long_about = "Telehealth video visits: a WebRTC SFU and the portal around it.\n\n\
                   With no subcommand, `vardrum` serves with working development defaults: \
-                  http://127.0.0.1:8080, media on UDP 127.0.0.1:50000, SQLite under ./data."
+                  http://127.0.0.1:8080, media on UDP 127.0.0.1:50000 (and the ports after it, \
+                  one per media worker), SQLite under ./data."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -104,9 +105,12 @@ pub struct ServeArgs {
     /// HTTP listen address.
     #[arg(long, env = "VARDRUM_HTTP")]
     pub http: Option<SocketAddr>,
-    /// UDP address for all media (one port).
+    /// UDP address of the first media worker; worker i uses the port i above it.
     #[arg(long, env = "VARDRUM_MEDIA_UDP")]
     pub media_udp: Option<SocketAddr>,
+    /// Media workers: threads with a UDP port and rooms each [default: one per core].
+    #[arg(long, env = "VARDRUM_MEDIA_WORKERS")]
+    pub media_workers: Option<usize>,
     /// Address clients send media to, when behind 1:1 NAT.
     #[arg(long, env = "VARDRUM_PUBLIC_IP")]
     pub public_ip: Option<IpAddr>,
@@ -172,6 +176,9 @@ pub fn load_config(global: &GlobalArgs, serve: &ServeArgs) -> Result<Config, Con
     }
     if let Some(v) = serve.media_udp {
         config.media.udp_listen = v;
+    }
+    if let Some(v) = serve.media_workers {
+        config.media.workers = Some(v);
     }
     if let Some(v) = serve.public_ip {
         config.media.public_ip = Some(v);

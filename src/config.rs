@@ -137,8 +137,10 @@ pub struct HttpConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MediaConfig {
-    /// The one UDP port all media uses.
+    /// The first media worker's UDP address; worker `i` listens on the port `i` above it.
     pub udp_listen: SocketAddr,
+    /// Media workers (threads, each with its own UDP port and rooms); unset: one per core.
+    pub workers: Option<usize>,
     /// The address clients send media to when the server is behind 1:1 NAT.
     pub public_ip: Option<IpAddr>,
 }
@@ -197,6 +199,7 @@ impl Default for MediaConfig {
     fn default() -> Self {
         Self {
             udp_listen: SocketAddr::from(([127, 0, 0, 1], 50000)),
+            workers: None,
             public_ip: None,
         }
     }
@@ -339,9 +342,33 @@ impl Config {
                     .into(),
             ));
         }
+        let workers = self.media_workers();
+        if !(1..=MAX_MEDIA_WORKERS).contains(&workers) {
+            return Err(ConfigError::Invalid(format!(
+                "media.workers must be 1 to {MAX_MEDIA_WORKERS}, not {workers}"
+            )));
+        }
+        let last = u32::from(self.media.udp_listen.port()) + workers as u32 - 1;
+        if self.media.udp_listen.port() != 0 && last > u32::from(u16::MAX) {
+            return Err(ConfigError::Invalid(format!(
+                "{workers} media workers need the UDP ports {} to {last}, past 65535: lower \
+                 media.udp_listen's port or media.workers",
+                self.media.udp_listen.port()
+            )));
+        }
         Ok(())
     }
+
+    /// How many media workers run: `media.workers`, or one per core.
+    pub fn media_workers(&self) -> usize {
+        self.media
+            .workers
+            .unwrap_or_else(vardrum_sfu::default_workers)
+    }
 }
+
+/// More media workers than this is a typo, not a machine.
+const MAX_MEDIA_WORKERS: usize = 256;
 
 #[cfg(test)]
 mod tests {
@@ -422,5 +449,28 @@ mod tests {
         assert!(c.validate().is_err());
         c.media.public_ip = Some("192.0.2.7".parse().unwrap());
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn media_workers_need_a_port_each_below_65536() {
+        let mut c = Config::default();
+        c.media.workers = Some(0);
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("media.workers must be 1 to 256, not 0"),
+            "{err}"
+        );
+        c.media.workers = Some(4);
+        c.media.udp_listen = "127.0.0.1:65533".parse().unwrap();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(err.contains("UDP ports 65533 to 65536"), "{err}");
+        c.media.udp_listen = "127.0.0.1:65532".parse().unwrap();
+        assert!(c.validate().is_ok());
+        // Port 0: every worker takes any free port.
+        c.media.udp_listen = "127.0.0.1:0".parse().unwrap();
+        c.media.workers = Some(256);
+        assert!(c.validate().is_ok());
+        c.media.workers = None;
+        assert_eq!(c.media_workers(), vardrum_sfu::default_workers());
     }
 }

@@ -126,7 +126,7 @@ fn serve(global: &cli::GlobalArgs, args: &ServeArgs) -> ExitCode {
             Ok(s) => s,
             Err(e) => return fail(&e),
         };
-        tracing::info!(http = %server.http_addr, media = %server.media_addr, "vardrum started");
+        tracing::info!(http = %server.http_addr, media = ?server.media_addrs, "vardrum started");
         // The one line meant for people and scripts alike.
         println!("vardrum ready at {}", server.base_url);
         wait_for_stop_signal().await;

@@ -40,7 +40,8 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
 }
 
 /// Renders all metrics of one server.
-pub fn render(sfu: &StatsSnapshot, signalling: &SignallingStats) -> String {
+/// `worker_rooms` is the number of rooms on each media worker, in worker order.
+pub fn render(sfu: &StatsSnapshot, worker_rooms: &[usize], signalling: &SignallingStats) -> String {
     let mut out = String::with_capacity(4096);
     let gauges: [(&str, &str, i64); 4] = [
         ("vardrum_rooms", "Rooms open on this node.", sfu.rooms),
@@ -62,6 +63,15 @@ pub fn render(sfu: &StatsSnapshot, signalling: &SignallingStats) -> String {
     ];
     for (name, help, value) in gauges {
         metric(&mut out, name, "gauge", help, value);
+    }
+    // Rooms stay on the worker they opened on: a worker far above the others is a hot core.
+    let _ = writeln!(
+        out,
+        "# HELP vardrum_media_worker_rooms Rooms open on each media worker (thread and UDP port)."
+    );
+    let _ = writeln!(out, "# TYPE vardrum_media_worker_rooms gauge");
+    for (i, n) in worker_rooms.iter().enumerate() {
+        let _ = writeln!(out, "vardrum_media_worker_rooms{{worker=\"{i}\"}} {n}");
     }
     let counters: [(&str, &str, u64); 11] = [
         (
@@ -184,9 +194,10 @@ mod tests {
             rooms: 3,
             ..Default::default()
         };
-        let text = render(&snapshot, &stats);
+        let text = render(&snapshot, &[2, 1], &stats);
         assert!(text.contains("# TYPE vardrum_rooms gauge\nvardrum_rooms 3\n"));
         assert!(text.contains("vardrum_signalling_errors_total{code=\"bad_json\"} 2\n"));
+        assert!(text.contains("vardrum_media_worker_rooms{worker=\"1\"} 1\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();
             assert!(name.starts_with("vardrum_"), "{line}");

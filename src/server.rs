@@ -41,7 +41,10 @@ pub struct AppState {
 /// A running server.
 pub struct Server {
     pub http_addr: SocketAddr,
+    /// The first media worker's address.
     pub media_addr: SocketAddr,
+    /// Every media worker's address: the UDP ports media arrives on.
+    pub media_addrs: Vec<SocketAddr>,
     /// The URL people open, ending in `/`.
     pub base_url: String,
     pub state: Arc<AppState>,
@@ -89,6 +92,7 @@ impl Server {
         let (lifecycle_tx, lifecycle_rx) = mpsc::unbounded_channel();
         let sfu = Sfu::start(SfuConfig {
             udp_bind: config.media.udp_listen,
+            workers: config.media_workers(),
             public_ip: config.media.public_ip,
             max_participants: config.rooms.max_participants,
             reconnect_grace: config.reconnect_grace(),
@@ -159,6 +163,7 @@ impl Server {
         Ok(Self {
             http_addr,
             media_addr: sfu.media_addr(),
+            media_addrs: sfu.media_addrs(),
             base_url,
             state,
             shutdown,
@@ -275,7 +280,11 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    let body = metrics::render(&state.sfu.stats().snapshot(), &state.signalling);
+    let body = metrics::render(
+        &state.sfu.stats().snapshot(),
+        &state.sfu.worker_rooms(),
+        &state.signalling,
+    );
     (
         [(
             header::CONTENT_TYPE,

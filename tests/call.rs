@@ -119,6 +119,61 @@ async fn three_participants_each_receive_the_other_two() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rooms_are_spread_over_the_media_workers_and_each_worker_carries_its_calls() {
+    let server = TestServer::start_with(|c| c.media.workers = Some(2)).await;
+    let sfu = server.server().state.sfu.clone();
+    let ports: Vec<u16> = server
+        .server()
+        .media_addrs
+        .iter()
+        .map(|a| a.port())
+        .collect();
+    assert_eq!(ports.len(), 2);
+    assert_ne!(ports[0], ports[1], "each worker has a port of its own");
+    let mut anna = MediaParticipant::join(&server, "visit-a", "anna", Role::Clinician).await;
+    let mut pat = MediaParticipant::join(&server, "visit-a", "pat", Role::Patient).await;
+    assert_eq!(sfu.worker_rooms(), [1, 0]);
+    let mut bo = MediaParticipant::join(&server, "visit-b", "bo", Role::Clinician).await;
+    let mut kim = MediaParticipant::join(&server, "visit-b", "kim", Role::Patient).await;
+    assert_eq!(
+        sfu.worker_rooms(),
+        [1, 1],
+        "the second room opens on the idle worker"
+    );
+    for (me, other) in [
+        (&mut anna, "pat"),
+        (&mut pat, "anna"),
+        (&mut bo, "kim"),
+        (&mut kim, "bo"),
+    ] {
+        let r = me.wait_media_from(other, 50).await;
+        assert_eq!(r.corrupt, 0);
+        assert!(r.from(other, "audio") > 0 && r.from(other, "video") > 0);
+    }
+    let metrics = reqwest::get(format!("http://{}/metrics", server.server().http_addr))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("vardrum_media_worker_rooms{worker=\"1\"} 1\n"),
+        "{metrics}"
+    );
+    // A room that closes frees its worker's slot: the next room goes there.
+    pat.leave().await;
+    anna.leave().await;
+    eventually("visit-a to close", || {
+        let sfu = sfu.clone();
+        async move { sfu.worker_rooms() == [0, 1] }
+    })
+    .await;
+    let _carl = MediaParticipant::join(&server, "visit-c", "carl", Role::Clinician).await;
+    assert_eq!(sfu.worker_rooms(), [1, 1]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_room_refuses_the_next_person_and_the_call_goes_on() {
     let server = TestServer::start().await;
     let mut anna = MediaParticipant::join(&server, "visit-2", "anna", Role::Clinician).await;

@@ -130,7 +130,8 @@ fn server_hello_lost_once() {
     log_if_asked();
     sh("ip link set lo up");
     runtime().block_on(async {
-        let server = TestServer::start().await;
+        // One media worker: its port is the one the rule below watches.
+        let server = TestServer::start_with(|c| c.media.workers = Some(1)).await;
         let port = server.server().media_addr.port();
         // The UDP payload starts at transport-header bit 64: a DTLS handshake record (22) whose
         // first message (record header 13 bytes, then the type) is a ServerHello (2), from the

@@ -2,10 +2,10 @@
 //! stores.
 //!
 //! ```text
-//!                 one UDP socket (ICE mux)
+//!                 media worker: one thread, one UDP socket (ICE mux), its rooms
 //!   datagrams ──▶ mux: route by address, or by the ufrag in a STUN binding request
 //!                  │
-//!                  ▼  one task per room (owns every peer connection of the room)
+//!                  ▼  one task per room on the worker's thread (owns the room's peer connections)
 //!   signalling ─▶ Room ── publisher PC (client offers) ─▶ Publication ─┐
 //!   (ParticipantHandle)     subscriber PC (server offers) ◀─ Subscription ◀┘ forwarded RTP
 //!                  │
@@ -15,8 +15,9 @@
 //! Each participant has two peer connections (see `docs/signalling.md`): on the publisher the
 //! client offers its camera and microphone; on the subscriber the server offers everyone else's
 //! tracks. Peer connections are the sans-I/O `rtc` core driven by the room task, so forwarding a
-//! packet is a function call inside one task: no locks, no channel per packet. All rooms share
-//! one UDP socket, so a firewall needs one rule.
+//! packet is a function call inside one task: no locks, no channel per packet. The rooms of one
+//! media worker share its UDP socket; a server has one worker per core but one by default, on
+//! consecutive ports, so a firewall needs one rule for that small range (see `worker`).
 //!
 //! The crate knows nothing of HTTP, SQL or tokens: the server authenticates a participant and
 //! then calls [`Sfu::join`].
@@ -30,6 +31,7 @@ mod room;
 pub mod roster;
 mod simulcast;
 mod stats;
+mod worker;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -44,9 +46,10 @@ use vardrum_signalling::{ByeReason, Role, ServerMessage};
 pub use keyframe::KEYFRAME_REQUEST_INTERVAL;
 pub use room::Signal;
 pub use stats::{SfuStats, StatsSnapshot};
+pub use worker::default_workers;
 
-use mux::UdpMux;
 use room::{Room, RoomInput, RoomParts, RoomSettings};
+use worker::Worker;
 
 /// How many inputs may wait for a room before datagrams are dropped.
 const ROOM_INBOX: usize = 8192;
@@ -54,8 +57,11 @@ const ROOM_INBOX: usize = 8192;
 /// Settings of the media plane.
 #[derive(Debug, Clone)]
 pub struct SfuConfig {
-    /// Where the media socket binds, e.g. `0.0.0.0:3478` or `127.0.0.1:0` in tests.
+    /// Where the first media worker's socket binds, e.g. `0.0.0.0:3478` or `127.0.0.1:0` in
+    /// tests; worker `i` binds the port `i` above it (or any free port when this one is 0).
     pub udp_bind: SocketAddr,
+    /// Media workers: threads, each with its own socket and rooms. At least 1.
+    pub workers: usize,
     /// The address clients send media to when it differs from the bound one (1:1 NAT).
     pub public_ip: Option<IpAddr>,
     /// Largest number of participants in one room.
@@ -86,6 +92,7 @@ impl Default for SfuConfig {
     fn default() -> Self {
         Self {
             udp_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            workers: 1,
             public_ip: None,
             max_participants: 2,
             reconnect_grace: Duration::from_secs(30),
@@ -188,11 +195,13 @@ struct RoomEntry {
 
 struct Inner {
     config: SfuConfig,
-    mux: UdpMux,
+    workers: Vec<Worker>,
     rooms: DashMap<String, RoomEntry>,
     stats: Arc<SfuStats>,
     next_id: AtomicU64,
     shutdown: watch::Sender<bool>,
+    /// Ends the workers' threads: fired once the rooms are closed, or dropped with the SFU.
+    stop_workers: watch::Sender<bool>,
     room_tasks: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
 }
 
@@ -203,34 +212,56 @@ pub struct Sfu {
 }
 
 impl Sfu {
-    /// Binds the media socket and starts receiving.
+    /// Binds the media workers' sockets and starts their threads.
     pub async fn start(config: SfuConfig) -> std::io::Result<Self> {
-        let mux = UdpMux::bind(config.udp_bind, config.public_ip)?;
         let stats = Arc::new(SfuStats::default());
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        tokio::spawn(UdpMux::run(
-            mux.socket.clone(),
-            mux.routes.clone(),
-            stats.clone(),
-            shutdown_rx,
-        ));
-        tracing::info!(media = %mux.advertised, "media plane listening");
+        let (shutdown, _) = watch::channel(false);
+        let (stop_workers, stop_rx) = watch::channel(false);
+        let workers = worker::bind_addresses(config.udp_bind, config.workers.max(1))?
+            .into_iter()
+            .enumerate()
+            .map(|(i, bind)| {
+                Worker::start(i, bind, config.public_ip, stats.clone(), stop_rx.clone())
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        for (i, w) in workers.iter().enumerate() {
+            tracing::info!(worker = i, media = %w.mux.advertised, "media worker listening");
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
-                mux,
+                workers,
                 rooms: DashMap::new(),
                 stats,
                 next_id: AtomicU64::new(1),
                 shutdown,
+                stop_workers,
                 room_tasks: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
             }),
         })
     }
 
-    /// The address in our ICE candidates.
+    /// The first media worker's address, as our ICE candidates name it.
     pub fn media_addr(&self) -> SocketAddr {
-        self.inner.mux.advertised
+        self.inner.workers[0].mux.advertised
+    }
+
+    /// Rooms open on each media worker, in worker order.
+    pub fn worker_rooms(&self) -> Vec<usize> {
+        self.inner
+            .workers
+            .iter()
+            .map(|w| w.rooms.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    /// Every media worker's address, in worker order: the UDP ports a firewall must let in.
+    pub fn media_addrs(&self) -> Vec<SocketAddr> {
+        self.inner
+            .workers
+            .iter()
+            .map(|w| w.mux.advertised)
+            .collect()
     }
 
     pub fn stats(&self) -> &Arc<SfuStats> {
@@ -298,6 +329,8 @@ impl Sfu {
             .tx
             .clone();
         if let Some((tx, rx, generation)) = spawn {
+            let worker = &inner.workers[worker::least_loaded(&inner.workers)];
+            worker.rooms.fetch_add(1, Ordering::Relaxed);
             let actor = Room::new(RoomParts {
                 id: room.to_owned(),
                 settings: RoomSettings {
@@ -306,15 +339,18 @@ impl Sfu {
                     ice_servers: inner.config.ice_servers.clone(),
                     lifecycle: inner.config.lifecycle.clone(),
                 },
-                socket: inner.mux.socket.clone(),
-                advertised: inner.mux.advertised,
-                routes: inner.mux.routes.clone(),
+                socket: worker.mux.socket.clone(),
+                advertised: worker.mux.advertised,
+                routes: worker.mux.routes.clone(),
                 tx,
                 stats: inner.stats.clone(),
             });
             let weak = Arc::downgrade(&self.inner);
             let name = room.to_owned();
+            let worker_rooms = worker.rooms.clone();
+            let handle = worker.handle.clone();
             let on_empty = move || {
+                worker_rooms.fetch_sub(1, Ordering::Relaxed);
                 if let Some(inner) = weak.upgrade() {
                     inner
                         .rooms
@@ -324,7 +360,7 @@ impl Sfu {
             let mut tasks = self.inner.room_tasks.lock().await;
             // Reap finished rooms so the set does not grow with every visit ever held.
             while tasks.try_join_next().is_some() {}
-            tasks.spawn(actor.run(rx, on_empty));
+            tasks.spawn_on(actor.run(rx, on_empty), &handle);
         }
         tx
     }
@@ -338,5 +374,6 @@ impl Sfu {
         }
         let mut tasks = self.inner.room_tasks.lock().await;
         while tasks.join_next().await.is_some() {}
+        self.inner.stop_workers.send_replace(true);
     }
 }

@@ -1,5 +1,5 @@
-//! The one UDP socket all media of a server goes through, and the table that says which peer
-//! connection each datagram belongs to.
+//! The UDP socket of one media worker, and the table that says which of the worker's peer
+//! connections each datagram belongs to.
 //!
 //! A datagram from an address we know goes straight to its route. From an unknown address only a
 //! STUN binding request is accepted: its USERNAME is `<our ufrag>:<their ufrag>` (RFC 8445
@@ -173,29 +173,21 @@ impl UdpMux {
         })
     }
 
-    /// Reads datagrams until `shutdown` fires, handing each to the room of its route.
-    pub async fn run(
-        socket: Arc<UdpSocket>,
-        routes: Arc<Routes>,
-        stats: Arc<SfuStats>,
-        mut shutdown: tokio::sync::watch::Receiver<bool>,
-    ) {
+    /// Reads datagrams for as long as it is polled, handing each to the room of its route.
+    pub async fn run(socket: Arc<UdpSocket>, routes: Arc<Routes>, stats: Arc<SfuStats>) {
         let mut buf = BytesMut::with_capacity(MAX_DATAGRAM * 64);
         loop {
             if buf.capacity() < MAX_DATAGRAM {
                 buf.reserve(MAX_DATAGRAM * 64);
             }
             buf.resize(MAX_DATAGRAM, 0);
-            let (len, from) = tokio::select! {
-                r = socket.recv_from(&mut buf) => match r {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // ICMP port unreachable surfaces here on some systems; keep serving.
-                        tracing::debug!(error = %e, "media socket receive error");
-                        continue;
-                    }
-                },
-                _ = shutdown.changed() => return,
+            let (len, from) = match socket.recv_from(&mut buf).await {
+                Ok(x) => x,
+                Err(e) => {
+                    // ICMP port unreachable surfaces here on some systems; keep serving.
+                    tracing::debug!(error = %e, "media socket receive error");
+                    continue;
+                }
             };
             let datagram = buf.split_to(len);
             stats.datagram_in(len);
