@@ -3,8 +3,8 @@
 //!
 //! Why not rooms as tasks on the server's multi-threaded runtime: every datagram wakes its room
 //! task, and on a work-stealing runtime a wake-up with an idle worker around also wakes that
-//! worker (a futex call each way) only for it to find nothing to do. On the 1:1 benchmark that
-//! was about a sixth of the SFU's CPU (docs/benchmarks.md). Inside one worker the socket, the
+//! worker (a futex call each way) only for it to find nothing to do: 12-16 % of the SFU's CPU in
+//! the 1:1 benchmark's profile (docs/benchmarks.md). Inside one worker the socket, the
 //! receive loop and its rooms share a thread, so a datagram reaches its room as a queue push on
 //! the same thread, and the thread sleeps only when it has nothing left to do. Several workers
 //! (one per core but one, by default) use several cores; a room never spans two, so nothing of the
@@ -108,7 +108,7 @@ pub(crate) fn least_loaded(workers: &[Worker]) -> usize {
 
 /// How many workers "automatic" means: one per core the process may use but one, which is left
 /// to HTTP, signalling, the portal and the database. Measured on 2 cores (docs/benchmarks.md),
-/// one worker carrying all rooms cost a fifth less CPU per stream than two half-busy ones: a
+/// one worker carrying all rooms cost 7-8 % less CPU per stream than two half-busy ones: a
 /// busier thread handles more datagrams per wake-up. So workers are added for cores, not for
 /// load.
 pub fn default_workers() -> usize {
