@@ -105,6 +105,9 @@ pub struct ServeArgs {
     /// HTTP listen address.
     #[arg(long, env = "VARDRUM_HTTP")]
     pub http: Option<SocketAddr>,
+    /// Serve /metrics on this address instead of the HTTP one (e.g. 127.0.0.1:9090).
+    #[arg(long, env = "VARDRUM_METRICS")]
+    pub metrics: Option<SocketAddr>,
     /// UDP address of the first media worker; worker i uses the port i above it.
     #[arg(long, env = "VARDRUM_MEDIA_UDP")]
     pub media_udp: Option<SocketAddr>,
@@ -173,6 +176,9 @@ pub fn load_config(global: &GlobalArgs, serve: &ServeArgs) -> Result<Config, Con
     }
     if let Some(v) = serve.http {
         config.http.listen = v;
+    }
+    if let Some(v) = serve.metrics {
+        config.http.metrics_listen = Some(v);
     }
     if let Some(v) = serve.media_udp {
         config.media.udp_listen = v;

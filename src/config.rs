@@ -128,6 +128,9 @@ impl PortalConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     pub listen: SocketAddr,
+    /// Where `/metrics` is served instead of `listen`, so that the public port (behind the
+    /// reverse proxy) does not show the node's load to anyone who asks. Unset: on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     /// Reverse proxies whose `X-Forwarded-For` is believed: the access log records the client's
     /// address from it when a request comes from one of these. Anyone else's header is ignored,
     /// since a client could write any address there.
@@ -190,6 +193,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            metrics_listen: None,
             trusted_proxies: Vec::new(),
         }
     }

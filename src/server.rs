@@ -41,6 +41,8 @@ pub struct AppState {
 /// A running server.
 pub struct Server {
     pub http_addr: SocketAddr,
+    /// Where `/metrics` is served when not on `http_addr` (`http.metrics_listen`).
+    pub metrics_addr: Option<SocketAddr>,
     /// The first media worker's address.
     pub media_addr: SocketAddr,
     /// Every media worker's address: the UDP ports media arrives on.
@@ -50,6 +52,7 @@ pub struct Server {
     pub state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    metrics_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     recorder: tokio::task::JoinHandle<()>,
     stop_recorder: tokio::sync::oneshot::Sender<()>,
     url_file: PathBuf,
@@ -115,6 +118,16 @@ impl Server {
         let http_addr = listener
             .local_addr()
             .map_err(|e| StartError::Http(config.http.listen, e))?;
+        let (metrics_listener, metrics_addr) = match config.http.metrics_listen {
+            Some(at) => {
+                let l = tokio::net::TcpListener::bind(at)
+                    .await
+                    .map_err(|e| StartError::Http(at, e))?;
+                let bound = l.local_addr().map_err(|e| StartError::Http(at, e))?;
+                (Some(l), Some(bound))
+            }
+            None => (None, None),
+        };
         let base_url = match &config.public_url {
             Some(url) => format!("{}/", url.trim_end_matches('/')),
             None => format!("http://{http_addr}/"),
@@ -139,17 +152,18 @@ impl Server {
             db,
             portal: built.portal.clone(),
         });
-        let app = router(state.clone(), config.web_dir.clone(), api);
-        let mut stop = shutdown_rx;
-        let task = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await
+        let app = router(
+            state.clone(),
+            config.web_dir.clone(),
+            api,
+            metrics_listener.is_none(),
+        );
+        let task = tokio::spawn(serve_http(listener, app, shutdown_rx.clone()));
+        let metrics_task = metrics_listener.map(|l| {
+            let app = Router::new()
+                .route("/metrics", get(metrics_text))
+                .with_state(state.clone());
+            tokio::spawn(serve_http(l, app, shutdown_rx.clone()))
         });
 
         // Lets `vardrum token` print links to this server without being told its address.
@@ -162,6 +176,8 @@ impl Server {
 
         Ok(Self {
             http_addr,
+            metrics_addr,
+            metrics_task,
             media_addr: sfu.media_addr(),
             media_addrs: sfu.media_addrs(),
             base_url,
@@ -180,6 +196,9 @@ impl Server {
         self.shutdown.send_replace(true);
         self.state.sfu.shutdown().await;
         let _ = self.task.await;
+        if let Some(task) = self.metrics_task {
+            let _ = task.await;
+        }
         // Every room has ended, so every lifecycle event is queued: record them, then stop.
         let _ = self.stop_recorder.send(());
         let _ = self.recorder.await;
@@ -231,12 +250,32 @@ async fn record(db: &Db, clock: &dyn Clock, event: RoomLifecycle) {
     }
 }
 
-fn router(state: Arc<AppState>, web_dir: PathBuf, api: Router) -> Router {
+/// Serves `app` on `listener` until `stop` turns true, letting requests in flight finish.
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await
+}
+
+/// The public router; `/metrics` is on it unless it has a listener of its own.
+fn router(state: Arc<AppState>, web_dir: PathBuf, api: Router, with_metrics: bool) -> Router {
     let call_page = ServeFile::new(web_dir.join("call.html"));
-    Router::new()
+    let mut routes = Router::new()
         .route("/ws", get(ws::upgrade))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(healthz));
+    if with_metrics {
+        routes = routes.route("/metrics", get(metrics_text));
+    }
+    routes
         .route_service("/call/{room}", call_page)
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

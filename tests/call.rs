@@ -356,3 +356,33 @@ async fn staff_see_full_names_and_patients_see_initials() {
     assert_eq!(next_join(p1.recv().await.unwrap()).name, "N. O. P.");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_move_off_the_public_port() {
+    let server =
+        TestServer::start_with(|c| c.http.metrics_listen = Some("127.0.0.1:0".parse().unwrap()))
+            .await;
+    let public = server.server().http_addr;
+    let private = server.server().metrics_addr.expect("a metrics address");
+    assert_ne!(public, private);
+    let get = |url: String| async move { reqwest::get(url).await.unwrap() };
+    let on_public = get(format!("http://{public}/metrics")).await;
+    assert_eq!(on_public.status(), reqwest::StatusCode::NOT_FOUND);
+    let health = get(format!("http://{public}/healthz")).await;
+    assert_eq!(
+        health.status(),
+        reqwest::StatusCode::OK,
+        "health stays public"
+    );
+    let on_private = get(format!("http://{private}/metrics")).await;
+    assert_eq!(on_private.status(), reqwest::StatusCode::OK);
+    let text = on_private.text().await.unwrap();
+    assert!(
+        text.contains("# TYPE vardrum_rooms gauge\nvardrum_rooms 0\n"),
+        "{text}"
+    );
+    // Only metrics there: the call page and the signalling endpoint are not.
+    let page = get(format!("http://{private}/call/visit-1")).await;
+    assert_eq!(page.status(), reqwest::StatusCode::NOT_FOUND);
+    server.stop().await;
+}
