@@ -384,6 +384,34 @@ async fn guardians_act_for_their_young_children_only(db: Option<&str>) {
         "no account was opened for someone else's child"
     );
 
+    // Maja's account goes while Elsa acts for her (removed by the region, say): the session
+    // shows Elsa as herself again instead of failing, and acting for Maja opens a new account.
+    let maja_pnr = vardrum::portal::personnummer::Personnummer::from_canonical(MAJA).unwrap();
+    portal
+        .server
+        .server()
+        .state
+        .portal
+        .accounts
+        .delete_account(&maja_pnr)
+        .await
+        .expect("delete Maja's account");
+    let (status, session) = elsa.get("session").await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    assert_eq!(session["acting_as"], Value::Null, "{session}");
+    assert_eq!(session["person"]["given_name"], "Elsa", "{session}");
+    let (_, me) = elsa.get("me").await;
+    assert_eq!(me["personnummer"], ELSA, "requests are Elsa's own again");
+    let (status, session) = elsa.put("acting-as", json!({ "child": MAJA })).await;
+    assert_eq!(status, StatusCode::OK, "{session}");
+    assert_eq!(session["acting_as"]["personnummer"], MAJA);
+    let (_, maja) = elsa.get("me").await;
+    assert_eq!(maja["personnummer"], MAJA);
+    assert_ne!(
+        maja["email"], "maja.foralder@example.org",
+        "a new account, not the old one"
+    );
+
     // Back to herself.
     let (status, session) = elsa.put("acting-as", json!({ "child": null })).await;
     assert_eq!(status, StatusCode::OK);

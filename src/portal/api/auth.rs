@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::portal::accounts::AccountError;
+use crate::portal::accounts::{Account, AccountError};
 use crate::portal::events::{self, EventAction};
 use crate::portal::oidc::{LOGIN_TIMEOUT_SECS, OidcError};
 use crate::portal::personnummer::Personnummer;
@@ -279,22 +279,15 @@ pub async fn session_body(portal: &Portal, session: &Session) -> Result<SessionB
         Realm::Patient => {
             let account = portal.session_account(session).await?;
             body.policy = Some(policy_state(portal, account.id.as_str()).await?);
+            let acting = match &session.acting_for {
+                Some(child) => acting_as_body(portal, session, &account, child).await?,
+                None => None,
+            };
+            body.acting_as = Some(acting);
             body.person = Some(PersonName {
                 given_name: account.given_name,
                 family_name: account.family_name,
             });
-            let acting = match &session.acting_for {
-                Some(child) => {
-                    let child_account = portal.accounts.account(child).await?;
-                    Some(ActingAsBody {
-                        personnummer: *child,
-                        given_name: child_account.given_name,
-                        family_name: child_account.family_name,
-                    })
-                }
-                None => None,
-            };
-            body.acting_as = Some(acting);
         }
         Realm::Staff => {
             let member = portal.session_staff(session).await?;
@@ -305,6 +298,38 @@ pub async fn session_body(portal: &Portal, session: &Session) -> Result<SessionB
         }
     }
     Ok(body)
+}
+
+/// The child a guardian's session acts for, as `GET /session` shows it. The rules are checked
+/// again, as on every patient request, and a child whose account has gone since (deleted, or
+/// removed by retention) is no longer acted for: the session goes back to the guardian's own,
+/// rather than failing until it ends. Acting for the child again opens their account anew.
+async fn acting_as_body(
+    portal: &Portal,
+    session: &Session,
+    guardian: &Account,
+    child: &Personnummer,
+) -> Result<Option<ActingAsBody>, ApiError> {
+    let still = match portal.accounts.act_for(&guardian.personnummer, child).await {
+        Ok(_) => match portal.accounts.account(child).await {
+            Ok(account) => Some(account),
+            Err(AccountError::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        },
+        Err(_) => None,
+    };
+    let Some(account) = still else {
+        portal
+            .sessions
+            .set_acting_for(&session.token_hash, None)
+            .await?;
+        return Ok(None);
+    };
+    Ok(Some(ActingAsBody {
+        personnummer: *child,
+        given_name: account.given_name,
+        family_name: account.family_name,
+    }))
 }
 
 pub async fn session(
