@@ -36,6 +36,19 @@ function dumps() {
 
 const mint = (name, role) => mintLink({ bin: BIN, dataDir, room: ROOM, name, role, baseUrl });
 
+/** The server's UDP port of the subscriber connection's selected ICE pair. */
+const serverMediaPort = (page) => page.evaluate(async () => {
+  const stats = await window.vardrum.subscriber.getStats();
+  let pair = null;
+  stats.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+  });
+  stats.forEach((s) => {
+    if (!pair && s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') pair = s;
+  });
+  return pair ? stats.get(pair.remoteCandidateId)?.port ?? null : null;
+});
+
 const participantNamed = (page, name) =>
   page.evaluate((name) => window.vardrum.participants.find((p) => p.name === name) ?? null, name);
 
@@ -46,7 +59,8 @@ before(async () => {
     throw new Error(`no vardrum binary at ${BIN}: run \`cargo build\` first or set VARDRUM_BIN`);
   }
   dataDir = await tempDir('data');
-  server = startServer({ bin: BIN, dataDir });
+  // Two media workers, so that a second visit at the same time runs on the second one.
+  server = startServer({ bin: BIN, dataDir, args: ['--media-workers', '2'] });
   await withLogs(dumps, async () => {
     baseUrl = await waitForReady(server, serverStdout);
     annaLink = await mint('Anna Berg', 'clinician');
@@ -173,5 +187,31 @@ describe('a video visit between a clinician and a patient', { concurrency: false
     assert.ok(patAgain.framesDecoded > 0, 'Pat decodes new frames from Anna after the outage');
     assert.equal(await anna.page.evaluate(() => window.vardrum.leftEvents), leftBefore, 'nobody left');
     assert.equal((await participantNamed(anna.page, 'Pat Ient'))?.state, 'active');
+  }));
+  test('a second visit at the same time runs on the second media worker', () => withLogs(dumps, async () => {
+    const room = `${ROOM}-2`;
+    const link = (name, role) => mintLink({ bin: BIN, dataDir, room, name, role, baseUrl });
+    const annaTab = await anna.context.newPage();
+    const patTab = await pat.context.newPage();
+    try {
+      await annaTab.goto(await link('Anna Berg', 'clinician'));
+      await patTab.goto(await link('Pat Ient', 'patient'));
+      const [annaGets, patGets] = await Promise.all([
+        waitForRemoteMedia(annaTab, { timeout: MEDIA_TIMEOUT }),
+        waitForRemoteMedia(patTab, { timeout: MEDIA_TIMEOUT }),
+      ]);
+      assert.ok(annaGets.framesDecoded > 0 && patGets.framesDecoded > 0, 'both decode video in the second visit');
+      const metrics = await (await fetch(new URL('/metrics', baseUrl))).text();
+      assert.match(metrics, /^vardrum_media_worker_rooms\{worker="0"\} 1$/m);
+      assert.match(metrics, /^vardrum_media_worker_rooms\{worker="1"\} 1$/m);
+      const first = await serverMediaPort(anna.page);
+      const second = await serverMediaPort(annaTab);
+      assert.ok(first && second, `selected ICE pairs: ${first}, ${second}`);
+      assert.notEqual(first, second, 'the visits use the two workers\' ports');
+      assert.equal(await serverMediaPort(patTab), second);
+    } finally {
+      await annaTab.close();
+      await patTab.close();
+    }
   }));
 });

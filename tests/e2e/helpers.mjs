@@ -234,13 +234,14 @@ export async function withLogs(dumps, fn) {
 }
 
 /**
- * Starts `vardrum serve` on 127.0.0.1 (ports the OS picks) with its data in `dataDir`. Returns the
+ * Starts `vardrum serve` on 127.0.0.1 (ports the OS picks) with its data in `dataDir`, and `args`
+ * after the defaults. Returns the
  * `spawnWithLines` handle at once, so a caller can stop it and print its stderr even if it never
  * gets ready; `waitForReady` gives its address.
  */
-export function startServer({ bin, dataDir }) {
+export function startServer({ bin, dataDir, args = [] }) {
   return spawnWithLines(bin, [
-    'serve', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--media-udp', '127.0.0.1:0',
+    'serve', '--data-dir', dataDir, '--http', '127.0.0.1:0', '--media-udp', '127.0.0.1:0', ...args,
   ], { cwd: repoRoot, env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'info' } });
 }
 
