@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use vardrum_loadtest::http::split_url;
 use vardrum_loadtest::report::Thresholds;
 use vardrum_loadtest::run::{RunConfig, Target, run};
 use vardrum_loadtest::scenario::{ScenarioKind, ScenarioSpec, SimulcastQuality};
@@ -96,6 +97,10 @@ struct Cli {
     /// The server's process id, to report its CPU and memory (server on this machine).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// vardrum: where its Prometheus metrics are (forwarded packets/s), when the server serves
+    /// them on a port of their own (`http.metrics_listen`); default URL/metrics.
+    #[arg(long, value_name = "URL")]
+    metrics_url: Option<String>,
     /// No live progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -206,7 +211,18 @@ fn main() -> ExitCode {
                     "--secret-file and --token-url are for vardrum; Janus needs no join tokens",
                 );
             }
+            if cli.metrics_url.is_some() {
+                return fail("--metrics-url is for vardrum; Janus has no metrics endpoint to read");
+            }
             Target::Janus
+        }
+        TargetKind::Vardrum
+            if cli
+                .metrics_url
+                .as_deref()
+                .is_some_and(|u| split_url(u).is_err()) =>
+        {
+            return fail("--metrics-url must be an http:// URL (the server's internal address)");
         }
         TargetKind::Vardrum => match tokens(&cli) {
             Ok(tokens) => Target::Vardrum { tokens },
@@ -225,6 +241,7 @@ fn main() -> ExitCode {
         target,
         scenario,
         server_pid: cli.server_pid,
+        metrics_url: cli.metrics_url.clone(),
         thresholds: Thresholds {
             max_loss: cli.max_loss,
             max_latency_p99_ms: cli.max_latency_p99,

@@ -43,6 +43,8 @@ pub struct RunConfig {
     pub scenario: Scenario,
     /// The server's process id, for CPU and memory (server on this machine only).
     pub server_pid: Option<u32>,
+    /// vardrum's `/metrics`, when not at `url`/metrics.
+    pub metrics_url: Option<String>,
     pub thresholds: Thresholds,
     pub progress: bool,
 }
@@ -129,7 +131,12 @@ pub async fn run(
     let server_before = pid.as_deref().and_then(server_stats::sample);
     let self_before = server_stats::sample("self");
     // Janus has no forwarded-packet counter to read: reported as unknown.
-    let metrics_url = matches!(driver, Driver::Vardrum(_)).then(|| format!("{base}/metrics"));
+    let metrics_url = matches!(driver, Driver::Vardrum(_)).then(|| {
+        config
+            .metrics_url
+            .clone()
+            .unwrap_or_else(|| format!("{base}/metrics"))
+    });
     let forwarded_before = forwarded(metrics_url.as_deref()).await;
 
     let progress = Progress::new(config.progress, plans.len());

@@ -13,6 +13,10 @@ struct Running {
 }
 
 async fn start(max_participants: usize) -> Running {
+    start_with(max_participants, |_| {}).await
+}
+
+async fn start_with(max_participants: usize, tweak: impl FnOnce(&mut Config)) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config {
         data_dir: dir.path().to_owned(),
@@ -21,6 +25,7 @@ async fn start(max_participants: usize) -> Running {
     config.http.listen = "127.0.0.1:0".parse().unwrap();
     config.media.udp_listen = "127.0.0.1:0".parse().unwrap();
     config.rooms.max_participants = max_participants;
+    tweak(&mut config);
     let server = Server::start(config).await.unwrap();
     Running { server, dir }
 }
@@ -64,7 +69,12 @@ fn s(v: &[&str]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_scenario_receives_every_track_with_little_loss() {
-    let running = start(4).await;
+    // Metrics on a port of their own (the public port answers 404 for them), as in production.
+    let running = start_with(4, |c| {
+        c.http.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let metrics_url = format!("http://{}/metrics", running.server.metrics_addr.unwrap());
     let json = running.dir.path().join("report.json");
     let mut args = s(&[
         "--scenario",
@@ -86,6 +96,7 @@ async fn a_group_scenario_receives_every_track_with_little_loss() {
     ]));
     args.extend(running.target());
     args.extend(["--json".into(), json.display().to_string()]);
+    args.extend(["--metrics-url".into(), metrics_url]);
     let out = loadtest(args).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -224,6 +235,26 @@ async fn bad_input_gets_a_clear_message_and_exit_1_without_hanging() {
     let secret = running.secret();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (s(&["--scenario", "party"]), "invalid value 'party'"),
+        (
+            s(&[
+                "--scenario",
+                "group",
+                "--metrics-url",
+                "https://10.0.0.1/metrics",
+            ]),
+            "--metrics-url must be an http:// URL",
+        ),
+        (
+            s(&[
+                "--scenario",
+                "group",
+                "--target",
+                "janus",
+                "--metrics-url",
+                "http://127.0.0.1:9/metrics",
+            ]),
+            "--metrics-url is for vardrum",
+        ),
         (
             s(&["--scenario", "group", "--rooms", "0"]),
             "--rooms must be 1 to 10000",
