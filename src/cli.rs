@@ -132,6 +132,9 @@ pub struct ServeArgs {
     /// Seconds a participant whose connection dropped is kept as reconnecting.
     #[arg(long, env = "VARDRUM_RECONNECT_GRACE_SECS")]
     pub reconnect_grace_secs: Option<u64>,
+    /// On SIGTERM/SIGINT, seconds open visits may go on, no new ones starting, before they end.
+    #[arg(long, env = "VARDRUM_DRAIN_SECS")]
+    pub drain_secs: Option<u64>,
     /// Directory of the browser client.
     #[arg(long, env = "VARDRUM_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
@@ -203,6 +206,9 @@ pub fn load_config(global: &GlobalArgs, serve: &ServeArgs) -> Result<Config, Con
     }
     if let Some(v) = serve.reconnect_grace_secs {
         config.rooms.reconnect_grace_secs = v;
+    }
+    if let Some(v) = serve.drain_secs {
+        config.rooms.drain_secs = v;
     }
     if let Some(v) = &serve.region {
         config.portal.region = v.clone();

@@ -153,6 +153,9 @@ pub struct MediaConfig {
 pub struct RoomsConfig {
     pub max_participants: usize,
     pub reconnect_grace_secs: u64,
+    /// On SIGTERM/SIGINT, how long open visits may go on (no new ones start) before they are
+    /// ended; 0 ends them at once. A second signal ends them at once too.
+    pub drain_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,6 +217,7 @@ impl Default for RoomsConfig {
         Self {
             max_participants: 2,
             reconnect_grace_secs: 30,
+            drain_secs: 0,
         }
     }
 }

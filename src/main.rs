@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
@@ -114,6 +115,7 @@ fn serve(global: &cli::GlobalArgs, args: &ServeArgs) -> ExitCode {
         Err(e) => return fail(&e),
     };
     init_logging(&config);
+    let drain = Duration::from_secs(config.rooms.drain_secs);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -130,6 +132,20 @@ fn serve(global: &cli::GlobalArgs, args: &ServeArgs) -> ExitCode {
         // The one line meant for people and scripts alike.
         println!("vardrum ready at {}", server.base_url);
         wait_for_stop_signal().await;
+        if !drain.is_zero() && server.state.sfu.room_count() > 0 {
+            server.drain();
+            tracing::info!(
+                rooms = server.state.sfu.room_count(),
+                drain_secs = drain.as_secs(),
+                "draining: no new visits; the open ones may go on until they end or the time is up \
+                 (a second signal stops at once)"
+            );
+            tokio::select! {
+                () = server.drained() => tracing::info!("drained: every visit has ended"),
+                () = tokio::time::sleep(drain) => tracing::info!("drain time is up"),
+                () = wait_for_stop_signal() => tracing::info!("second signal: stopping at once"),
+            }
+        }
         tracing::info!("stopping: telling connected clients");
         server.shutdown().await;
         ExitCode::SUCCESS

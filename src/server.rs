@@ -190,6 +190,18 @@ impl Server {
         })
     }
 
+    /// Starts draining: `/healthz` answers 503 (a load balancer sends new visits elsewhere), the
+    /// open rooms go on and take joins, and a join that would open a room is told the server is
+    /// shutting down. [`Server::drained`] resolves when the last room has closed.
+    pub fn drain(&self) {
+        self.state.sfu.drain();
+    }
+
+    /// Resolves once no room is open (at once if none is).
+    pub async fn drained(&self) {
+        self.state.sfu.rooms_closed().await;
+    }
+
     /// Stops gracefully: every connected client is told (`bye` `server_shutdown`), rooms close,
     /// in-flight HTTP requests finish.
     pub async fn shutdown(self) {
@@ -307,6 +319,9 @@ fn router(state: Arc<AppState>, web_dir: PathBuf, api: Router, with_metrics: boo
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     if *state.shutdown.borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    }
+    if state.sfu.is_draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
     }
     (
         [(header::CONTENT_TYPE, "application/json")],

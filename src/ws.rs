@@ -177,7 +177,9 @@ impl Conn<'_> {
                 )
                 .await
             }
-            Err(JoinError::ShuttingDown) => {
+            // A draining node opens no room: the client is told as at shutdown and reconnects
+            // with back-off, by then to another node or to this one restarted.
+            Err(JoinError::ShuttingDown | JoinError::Draining) => {
                 self.send(&ServerMessage::Bye {
                     reason: ByeReason::ServerShutdown,
                 })

@@ -320,6 +320,63 @@ async fn shutting_down_tells_every_client() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_server_lets_open_visits_finish_and_opens_no_new_ones() {
+    let server = TestServer::start().await;
+    let mut anna = MediaParticipant::join(&server, "visit-7", "anna", Role::Clinician).await;
+    server.server().drain();
+    let health = reqwest::get(format!("http://{}/healthz", server.server().http_addr))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health.text().await.unwrap(), "draining\n");
+
+    // A visit that is not open yet: told as at shutdown, so the client comes back later.
+    let mut bo = vardrum_signalling::client::SignallingClient::connect(&server.ws_url())
+        .await
+        .unwrap();
+    bo.send(&vardrum_signalling::ClientMessage::Join {
+        v: vardrum_signalling::PROTOCOL_VERSION,
+        room: "visit-8".into(),
+        token: server.token("visit-8", "bo", Role::Clinician),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        bo.recv().await.unwrap(),
+        ServerMessage::Bye {
+            reason: ByeReason::ServerShutdown
+        }
+    );
+    assert!(matches!(
+        bo.next().await.unwrap(),
+        Incoming::Closed { code: 1001, .. }
+    ));
+    assert_eq!(
+        server.server().state.sfu.room_count(),
+        1,
+        "visit-8 never opened"
+    );
+
+    // The open visit goes on: the patient still gets in, and the two see each other.
+    let mut pat = MediaParticipant::join(&server, "visit-7", "pat", Role::Patient).await;
+    assert!(anna.wait_media_from("pat", 50).await.from("pat", "video") > 0);
+    assert!(pat.wait_media_from("anna", 50).await.from("anna", "video") > 0);
+    {
+        let drained = server.server().drained();
+        tokio::pin!(drained);
+        assert!(
+            futures_util::poll!(drained.as_mut()).is_pending(),
+            "not drained while a visit is open"
+        );
+        pat.leave().await;
+        anna.leave().await;
+        drained.await;
+    }
+    assert_eq!(server.server().state.sfu.room_count(), 0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_see_full_names_and_patients_see_initials() {
     let server = TestServer::start_with(|c| c.rooms.max_participants = 3).await;
     let (mut anna, _) = join(&server, "group-2", "anna", Role::Clinician).await;

@@ -126,6 +126,9 @@ pub enum JoinError {
     RoomFull,
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// The server is draining: rooms already open take joins, no new room opens.
+    #[error("the server is draining and opens no new rooms")]
+    Draining,
     /// The room closed while the join was under way; internal, retried by [`Sfu::join`].
     #[error("the room closed during the join")]
     Retry,
@@ -202,6 +205,10 @@ struct Inner {
     shutdown: watch::Sender<bool>,
     /// Ends the workers' threads: fired once the rooms are closed, or dropped with the SFU.
     stop_workers: watch::Sender<bool>,
+    /// Set by [`Sfu::drain`]: no new room opens.
+    draining: std::sync::atomic::AtomicBool,
+    /// Woken whenever a room closes (for [`Sfu::rooms_closed`]).
+    room_closed: tokio::sync::Notify,
     room_tasks: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
 }
 
@@ -236,6 +243,8 @@ impl Sfu {
                 next_id: AtomicU64::new(1),
                 shutdown,
                 stop_workers,
+                draining: std::sync::atomic::AtomicBool::new(false),
+                room_closed: tokio::sync::Notify::new(),
                 room_tasks: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
             }),
         })
@@ -273,13 +282,41 @@ impl Sfu {
         self.inner.rooms.len()
     }
 
+    /// Stops opening rooms, for a node about to restart: the rooms already open go on and take
+    /// joins (the other party of a visit, someone reconnecting), a join that would open a room
+    /// gets [`JoinError::Draining`].
+    pub fn drain(&self) {
+        self.inner.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Sfu::drain`] was called.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once no room is open.
+    pub async fn rooms_closed(&self) {
+        loop {
+            let closed = self.inner.room_closed.notified();
+            tokio::pin!(closed);
+            // Registered before the check, so a room closing in between is not missed.
+            closed.as_mut().enable();
+            if self.room_count() == 0 {
+                return;
+            }
+            closed.await;
+        }
+    }
+
     /// Puts a participant into a room, opening the room if needed.
     pub async fn join(&self, request: JoinRequest) -> Result<Joined, JoinError> {
         for _ in 0..8 {
             if *self.inner.shutdown.borrow() {
                 return Err(JoinError::ShuttingDown);
             }
-            let room_tx = self.room_sender(&request.room).await;
+            let Some(room_tx) = self.room_sender(&request.room).await else {
+                return Err(JoinError::Draining);
+            };
             let session = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
             let (out_tx, out_rx) = mpsc::unbounded_channel();
             let (reply_tx, reply_rx) = oneshot::channel();
@@ -311,9 +348,14 @@ impl Sfu {
         Err(JoinError::Retry)
     }
 
-    async fn room_sender(&self, room: &str) -> mpsc::Sender<RoomInput> {
+    /// The inbox of the room, opened if needed; `None` when it would have to open while the
+    /// server is draining.
+    async fn room_sender(&self, room: &str) -> Option<mpsc::Sender<RoomInput>> {
         if let Some(entry) = self.inner.rooms.get(room) {
-            return entry.tx.clone();
+            return Some(entry.tx.clone());
+        }
+        if self.is_draining() {
+            return None;
         }
         let inner = &self.inner;
         let mut spawn = None;
@@ -355,6 +397,7 @@ impl Sfu {
                     inner
                         .rooms
                         .remove_if(&name, |_, entry| entry.generation == generation);
+                    inner.room_closed.notify_waiters();
                 }
             };
             let mut tasks = self.inner.room_tasks.lock().await;
@@ -362,7 +405,7 @@ impl Sfu {
             while tasks.try_join_next().is_some() {}
             tasks.spawn_on(actor.run(rx, on_empty), &handle);
         }
-        tx
+        Some(tx)
     }
 
     /// Tells every participant the server is stopping, closes every room and the media socket.
