@@ -40,8 +40,15 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
 }
 
 /// Renders all metrics of one server.
-/// `worker_rooms` is the number of rooms on each media worker, in worker order.
-pub fn render(sfu: &StatsSnapshot, worker_rooms: &[usize], signalling: &SignallingStats) -> String {
+/// What one media worker carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerLoad {
+    pub rooms: usize,
+    pub participants: usize,
+}
+
+/// `workers` is what each media worker carries, in worker order.
+pub fn render(sfu: &StatsSnapshot, workers: &[WorkerLoad], signalling: &SignallingStats) -> String {
     let mut out = String::with_capacity(4096);
     let gauges: [(&str, &str, i64); 4] = [
         ("vardrum_rooms", "Rooms open on this node.", sfu.rooms),
@@ -70,8 +77,24 @@ pub fn render(sfu: &StatsSnapshot, worker_rooms: &[usize], signalling: &Signalli
         "# HELP vardrum_media_worker_rooms Rooms open on each media worker (thread and UDP port)."
     );
     let _ = writeln!(out, "# TYPE vardrum_media_worker_rooms gauge");
-    for (i, n) in worker_rooms.iter().enumerate() {
-        let _ = writeln!(out, "vardrum_media_worker_rooms{{worker=\"{i}\"}} {n}");
+    for (i, w) in workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "vardrum_media_worker_rooms{{worker=\"{i}\"}} {}",
+            w.rooms
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP vardrum_media_worker_participants Participants in the rooms of each media worker."
+    );
+    let _ = writeln!(out, "# TYPE vardrum_media_worker_participants gauge");
+    for (i, w) in workers.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "vardrum_media_worker_participants{{worker=\"{i}\"}} {}",
+            w.participants
+        );
     }
     let counters: [(&str, &str, u64); 11] = [
         (
@@ -194,10 +217,21 @@ mod tests {
             rooms: 3,
             ..Default::default()
         };
-        let text = render(&snapshot, &[2, 1], &stats);
+        let workers = [
+            WorkerLoad {
+                rooms: 2,
+                participants: 4,
+            },
+            WorkerLoad {
+                rooms: 1,
+                participants: 10,
+            },
+        ];
+        let text = render(&snapshot, &workers, &stats);
         assert!(text.contains("# TYPE vardrum_rooms gauge\nvardrum_rooms 3\n"));
         assert!(text.contains("vardrum_signalling_errors_total{code=\"bad_json\"} 2\n"));
         assert!(text.contains("vardrum_media_worker_rooms{worker=\"1\"} 1\n"));
+        assert!(text.contains("vardrum_media_worker_participants{worker=\"1\"} 10\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (name, value) = line.rsplit_once(' ').unwrap();
             assert!(name.starts_with("vardrum_"), "{line}");

@@ -140,6 +140,7 @@ async fn rooms_are_spread_over_the_media_workers_and_each_worker_carries_its_cal
         [1, 1],
         "the second room opens on the idle worker"
     );
+    assert_eq!(sfu.worker_participants(), [2, 2]);
     for (me, other) in [
         (&mut anna, "pat"),
         (&mut pat, "anna"),

@@ -264,6 +264,15 @@ impl Sfu {
             .collect()
     }
 
+    /// Participants in the rooms of each media worker, in worker order.
+    pub fn worker_participants(&self) -> Vec<usize> {
+        self.inner
+            .workers
+            .iter()
+            .map(|w| w.participants.load(Ordering::Relaxed))
+            .collect()
+    }
+
     /// Every media worker's address, in worker order: the UDP ports a firewall must let in.
     pub fn media_addrs(&self) -> Vec<SocketAddr> {
         self.inner
@@ -386,6 +395,7 @@ impl Sfu {
                 routes: worker.mux.routes.clone(),
                 tx,
                 stats: inner.stats.clone(),
+                worker_participants: worker.participants.clone(),
             });
             let weak = Arc::downgrade(&self.inner);
             let name = room.to_owned();

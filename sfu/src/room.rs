@@ -8,6 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -183,6 +184,8 @@ pub(crate) struct Room {
     routes: Arc<Routes>,
     tx: mpsc::Sender<RoomInput>,
     stats: Arc<SfuStats>,
+    /// Participants on this room's media worker, all rooms together (for placing new rooms).
+    worker_participants: Arc<AtomicUsize>,
     /// Peer connections that were written to and need their output flushed.
     dirty: Vec<(Arc<str>, PcKind)>,
     /// Datagrams produced and not yet sent: flushed after each batch of inputs.
@@ -199,6 +202,7 @@ pub(crate) struct RoomParts {
     pub routes: Arc<Routes>,
     pub tx: mpsc::Sender<RoomInput>,
     pub stats: Arc<SfuStats>,
+    pub worker_participants: Arc<AtomicUsize>,
 }
 
 impl Room {
@@ -220,6 +224,7 @@ impl Room {
             routes: parts.routes,
             tx: parts.tx,
             stats: parts.stats,
+            worker_participants: parts.worker_participants,
             dirty: Vec::new(),
             outgoing: SendBatch::default(),
             call_id,
@@ -466,6 +471,7 @@ impl Room {
                 reconnect_deadline: None,
             });
             self.stats.participants.fetch_add(1, Relaxed);
+            self.worker_participants.fetch_add(1, Relaxed);
             self.peak_participants = self.peak_participants.max(self.participants.len());
             false
         };
@@ -1295,6 +1301,7 @@ impl Room {
         self.drop_media(i);
         let p = self.participants.remove(i);
         self.stats.participants.fetch_sub(1, Relaxed);
+        self.worker_participants.fetch_sub(1, Relaxed);
         if let (Some(out), Some(bye)) = (p.out, bye) {
             let _ = out.send(Outbound::Close(bye));
         }
@@ -1335,6 +1342,7 @@ impl Room {
                 let _ = out.send(Outbound::Close(ByeReason::ServerShutdown));
             }
             self.stats.participants.fetch_sub(1, Relaxed);
+            self.worker_participants.fetch_sub(1, Relaxed);
         }
         self.flush_dirty();
     }

@@ -25,8 +25,11 @@ pub(crate) struct Worker {
     pub mux: UdpMux,
     /// Where this worker's rooms are spawned.
     pub handle: Handle,
-    /// Rooms open on this worker; a new room goes to the worker with the fewest.
+    /// Rooms open on this worker.
     pub rooms: Arc<AtomicUsize>,
+    /// Participants in this worker's rooms; a new room goes to the worker with the fewest (a
+    /// group visit of ten weighs more than a 1:1 visit), then with the fewest rooms.
+    pub participants: Arc<AtomicUsize>,
 }
 
 impl Worker {
@@ -65,6 +68,7 @@ impl Worker {
             mux,
             handle,
             rooms: Arc::new(AtomicUsize::new(0)),
+            participants: Arc::new(AtomicUsize::new(0)),
         })
     }
 }
@@ -97,12 +101,18 @@ pub(crate) fn bind_addresses(
         .collect()
 }
 
-/// The worker a new room goes to: the one with the fewest rooms (the first of those on a tie).
+/// The worker a new room goes to: the one with the fewest participants, then the fewest rooms
+/// (a room just opened has no participant yet), then the first.
 pub(crate) fn least_loaded(workers: &[Worker]) -> usize {
     workers
         .iter()
         .enumerate()
-        .min_by_key(|(_, w)| w.rooms.load(Ordering::Relaxed))
+        .min_by_key(|(_, w)| {
+            (
+                w.participants.load(Ordering::Relaxed),
+                w.rooms.load(Ordering::Relaxed),
+            )
+        })
         .map_or(0, |(i, _)| i)
 }
 
@@ -136,7 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn a_new_room_goes_to_the_worker_with_the_fewest_rooms() {
+    fn a_new_room_goes_to_the_worker_with_the_fewest_participants_then_rooms() {
         let stats = Arc::new(SfuStats::default());
         let (_stop, rx) = watch::channel(false);
         let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
@@ -149,6 +159,16 @@ mod tests {
         workers[2].rooms.store(1, Ordering::Relaxed);
         assert_eq!(least_loaded(&workers), 1);
         workers[1].rooms.store(3, Ordering::Relaxed);
+        assert_eq!(least_loaded(&workers), 2);
+        // One group of ten on worker 0 outweighs two 1:1 visits on worker 1.
+        workers[0].rooms.store(1, Ordering::Relaxed);
+        workers[0].participants.store(10, Ordering::Relaxed);
+        workers[1].rooms.store(2, Ordering::Relaxed);
+        workers[1].participants.store(4, Ordering::Relaxed);
+        workers[2].rooms.store(2, Ordering::Relaxed);
+        workers[2].participants.store(4, Ordering::Relaxed);
+        assert_eq!(least_loaded(&workers), 1);
+        workers[1].participants.store(12, Ordering::Relaxed);
         assert_eq!(least_loaded(&workers), 2);
     }
 }
