@@ -83,7 +83,11 @@ async fn sigterm_drains_the_open_visit_and_exits_when_it_ends() {
     ));
 
     let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    // The shell's own `kill`, so no procps package is needed.
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .unwrap();
     assert!(killed.success());
     wait_for_line(&stderr, "draining: no new visits");
     let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
