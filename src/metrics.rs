@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use dashmap::DashMap;
-use vardrum_sfu::StatsSnapshot;
+use vardrum_sfu::{StatsSnapshot, WorkerLoad};
 use vardrum_signalling::ErrorCode;
 
 #[derive(Debug, Default)]
@@ -40,11 +40,13 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl std:
 }
 
 /// Renders all metrics of one server.
-/// What one media worker carries.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WorkerLoad {
-    pub rooms: usize,
-    pub participants: usize,
+/// One gauge with a value per media worker, labelled by the worker's index.
+fn worker_gauge(out: &mut String, name: &str, help: &str, values: impl Iterator<Item = usize>) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    for (i, value) in values.enumerate() {
+        let _ = writeln!(out, "{name}{{worker=\"{i}\"}} {value}");
+    }
 }
 
 /// `workers` is what each media worker carries, in worker order.
@@ -72,30 +74,18 @@ pub fn render(sfu: &StatsSnapshot, workers: &[WorkerLoad], signalling: &Signalli
         metric(&mut out, name, "gauge", help, value);
     }
     // Rooms stay on the worker they opened on: a worker far above the others is a hot core.
-    let _ = writeln!(
-        out,
-        "# HELP vardrum_media_worker_rooms Rooms open on each media worker (thread and UDP port)."
+    worker_gauge(
+        &mut out,
+        "vardrum_media_worker_rooms",
+        "Rooms open on each media worker (thread and UDP port).",
+        workers.iter().map(|w| w.rooms),
     );
-    let _ = writeln!(out, "# TYPE vardrum_media_worker_rooms gauge");
-    for (i, w) in workers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "vardrum_media_worker_rooms{{worker=\"{i}\"}} {}",
-            w.rooms
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP vardrum_media_worker_participants Participants in the rooms of each media worker."
+    worker_gauge(
+        &mut out,
+        "vardrum_media_worker_participants",
+        "Participants in the rooms of each media worker.",
+        workers.iter().map(|w| w.participants),
     );
-    let _ = writeln!(out, "# TYPE vardrum_media_worker_participants gauge");
-    for (i, w) in workers.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "vardrum_media_worker_participants{{worker=\"{i}\"}} {}",
-            w.participants
-        );
-    }
     let counters: [(&str, &str, u64); 11] = [
         (
             "vardrum_media_packets_in_total",

@@ -334,17 +334,11 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    let workers: Vec<metrics::WorkerLoad> = state
-        .sfu
-        .worker_rooms()
-        .into_iter()
-        .zip(state.sfu.worker_participants())
-        .map(|(rooms, participants)| metrics::WorkerLoad {
-            rooms,
-            participants,
-        })
-        .collect();
-    let body = metrics::render(&state.sfu.stats().snapshot(), &workers, &state.signalling);
+    let body = metrics::render(
+        &state.sfu.stats().snapshot(),
+        &state.sfu.worker_loads(),
+        &state.signalling,
+    );
     (
         [(
             header::CONTENT_TYPE,

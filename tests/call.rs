@@ -122,6 +122,9 @@ async fn three_participants_each_receive_the_other_two() {
 async fn rooms_are_spread_over_the_media_workers_and_each_worker_carries_its_calls() {
     let server = TestServer::start_with(|c| c.media.workers = Some(2)).await;
     let sfu = server.server().state.sfu.clone();
+    let rooms_per_worker = |sfu: &vardrum_sfu::Sfu| -> Vec<usize> {
+        sfu.worker_loads().iter().map(|w| w.rooms).collect()
+    };
     let ports: Vec<u16> = server
         .server()
         .media_addrs
@@ -132,15 +135,16 @@ async fn rooms_are_spread_over_the_media_workers_and_each_worker_carries_its_cal
     assert_ne!(ports[0], ports[1], "each worker has a port of its own");
     let mut anna = MediaParticipant::join(&server, "visit-a", "anna", Role::Clinician).await;
     let mut pat = MediaParticipant::join(&server, "visit-a", "pat", Role::Patient).await;
-    assert_eq!(sfu.worker_rooms(), [1, 0]);
+    assert_eq!(rooms_per_worker(&sfu), [1, 0]);
     let mut bo = MediaParticipant::join(&server, "visit-b", "bo", Role::Clinician).await;
     let mut kim = MediaParticipant::join(&server, "visit-b", "kim", Role::Patient).await;
     assert_eq!(
-        sfu.worker_rooms(),
+        rooms_per_worker(&sfu),
         [1, 1],
         "the second room opens on the idle worker"
     );
-    assert_eq!(sfu.worker_participants(), [2, 2]);
+    let participants: Vec<usize> = sfu.worker_loads().iter().map(|w| w.participants).collect();
+    assert_eq!(participants, [2, 2]);
     for (me, other) in [
         (&mut anna, "pat"),
         (&mut pat, "anna"),
@@ -166,11 +170,11 @@ async fn rooms_are_spread_over_the_media_workers_and_each_worker_carries_its_cal
     anna.leave().await;
     eventually("visit-a to close", || {
         let sfu = sfu.clone();
-        async move { sfu.worker_rooms() == [0, 1] }
+        async move { rooms_per_worker(&sfu) == [0, 1] }
     })
     .await;
     let _carl = MediaParticipant::join(&server, "visit-c", "carl", Role::Clinician).await;
-    assert_eq!(sfu.worker_rooms(), [1, 1]);
+    assert_eq!(rooms_per_worker(&sfu), [1, 1]);
     server.stop().await;
 }
 

@@ -46,7 +46,7 @@ use vardrum_signalling::{ByeReason, Role, ServerMessage};
 pub use keyframe::KEYFRAME_REQUEST_INTERVAL;
 pub use room::Signal;
 pub use stats::{SfuStats, StatsSnapshot};
-pub use worker::default_workers;
+pub use worker::{WorkerLoad, default_workers};
 
 use room::{Room, RoomInput, RoomParts, RoomSettings};
 use worker::Worker;
@@ -255,22 +255,9 @@ impl Sfu {
         self.inner.workers[0].mux.advertised
     }
 
-    /// Rooms open on each media worker, in worker order.
-    pub fn worker_rooms(&self) -> Vec<usize> {
-        self.inner
-            .workers
-            .iter()
-            .map(|w| w.rooms.load(Ordering::Relaxed))
-            .collect()
-    }
-
-    /// Participants in the rooms of each media worker, in worker order.
-    pub fn worker_participants(&self) -> Vec<usize> {
-        self.inner
-            .workers
-            .iter()
-            .map(|w| w.participants.load(Ordering::Relaxed))
-            .collect()
+    /// What each media worker carries right now, in worker order.
+    pub fn worker_loads(&self) -> Vec<WorkerLoad> {
+        self.inner.workers.iter().map(Worker::load).collect()
     }
 
     /// Every media worker's address, in worker order: the UDP ports a firewall must let in.

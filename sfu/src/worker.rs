@@ -32,7 +32,21 @@ pub(crate) struct Worker {
     pub participants: Arc<AtomicUsize>,
 }
 
+/// What one media worker carries, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WorkerLoad {
+    pub rooms: usize,
+    pub participants: usize,
+}
+
 impl Worker {
+    pub fn load(&self) -> WorkerLoad {
+        WorkerLoad {
+            rooms: self.rooms.load(Ordering::Relaxed),
+            participants: self.participants.load(Ordering::Relaxed),
+        }
+    }
+
     /// Binds the worker's socket and starts its thread. The thread receives datagrams until
     /// `stop` fires or its sender is dropped; rooms spawned on it run as long as it does.
     pub fn start(
@@ -108,10 +122,8 @@ pub(crate) fn least_loaded(workers: &[Worker]) -> usize {
         .iter()
         .enumerate()
         .min_by_key(|(_, w)| {
-            (
-                w.participants.load(Ordering::Relaxed),
-                w.rooms.load(Ordering::Relaxed),
-            )
+            let load = w.load();
+            (load.participants, load.rooms)
         })
         .map_or(0, |(i, _)| i)
 }
