@@ -35,7 +35,7 @@ mod worker;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -202,11 +202,12 @@ struct Inner {
     rooms: DashMap<String, RoomEntry>,
     stats: Arc<SfuStats>,
     next_id: AtomicU64,
-    shutdown: watch::Sender<bool>,
+    /// Set by [`Sfu::shutdown`]: joins are refused.
+    shutting_down: AtomicBool,
     /// Ends the workers' threads: fired once the rooms are closed, or dropped with the SFU.
     stop_workers: watch::Sender<bool>,
     /// Set by [`Sfu::drain`]: no new room opens.
-    draining: std::sync::atomic::AtomicBool,
+    draining: AtomicBool,
     /// Woken whenever a room closes (for [`Sfu::rooms_closed`]).
     room_closed: tokio::sync::Notify,
     room_tasks: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
@@ -222,7 +223,6 @@ impl Sfu {
     /// Binds the media workers' sockets and starts their threads.
     pub async fn start(config: SfuConfig) -> std::io::Result<Self> {
         let stats = Arc::new(SfuStats::default());
-        let (shutdown, _) = watch::channel(false);
         let (stop_workers, stop_rx) = watch::channel(false);
         let workers = worker::bind_addresses(config.udp_bind, config.workers.max(1))?
             .into_iter()
@@ -241,9 +241,9 @@ impl Sfu {
                 rooms: DashMap::new(),
                 stats,
                 next_id: AtomicU64::new(1),
-                shutdown,
+                shutting_down: AtomicBool::new(false),
                 stop_workers,
-                draining: std::sync::atomic::AtomicBool::new(false),
+                draining: AtomicBool::new(false),
                 room_closed: tokio::sync::Notify::new(),
                 room_tasks: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
             }),
@@ -307,7 +307,7 @@ impl Sfu {
     /// Puts a participant into a room, opening the room if needed.
     pub async fn join(&self, request: JoinRequest) -> Result<Joined, JoinError> {
         for _ in 0..8 {
-            if *self.inner.shutdown.borrow() {
+            if self.inner.shutting_down.load(Ordering::Relaxed) {
                 return Err(JoinError::ShuttingDown);
             }
             let Some(room_tx) = self.room_sender(&request.room).await else {
@@ -407,7 +407,7 @@ impl Sfu {
 
     /// Tells every participant the server is stopping, closes every room and the media socket.
     pub async fn shutdown(&self) {
-        self.inner.shutdown.send_replace(true);
+        self.inner.shutting_down.store(true, Ordering::Relaxed);
         let senders: Vec<_> = self.inner.rooms.iter().map(|e| e.tx.clone()).collect();
         for tx in senders {
             let _ = tx.send(RoomInput::Shutdown).await;
