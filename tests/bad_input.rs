@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{MediaParticipant, TestServer, join, now_unix};
+use common::{MediaParticipant, TestServer, expect_close, join, now_unix};
 use vardrum_signalling::client::{Incoming, SignallingClient};
 use vardrum_signalling::{ClientMessage, ErrorCode, PcKind, Role, ServerMessage};
 
@@ -23,13 +23,6 @@ async fn expect_error(client: &mut SignallingClient, code: ErrorCode) -> bool {
             fatal
         }
         other => panic!("expected error {code:?}, got {other:?}"),
-    }
-}
-
-async fn expect_close(client: &mut SignallingClient, code: u16) {
-    match client.next().await.expect("close") {
-        Incoming::Closed { code: got, .. } => assert_eq!(got, code),
-        other => panic!("expected close {code}, got {other:?}"),
     }
 }
 

@@ -5,8 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{MediaParticipant, PATIENCE, TestServer, join, wait_until};
-use vardrum_signalling::client::Incoming;
+use common::{
+    MediaParticipant, PATIENCE, TestServer, expect_bye, expect_close, join, send_join, wait_until,
+};
 use vardrum_signalling::{ByeReason, ErrorCode, LeftReason, ParticipantState, Role, ServerMessage};
 
 /// Polls `cond` until it holds, failing after [`PATIENCE`]. For state that has no change
@@ -185,17 +186,8 @@ async fn a_full_room_refuses_the_next_person_and_the_call_goes_on() {
     let _pat = MediaParticipant::join(&server, "visit-2", "pat", Role::Patient).await;
     let before = anna.wait_media_from("pat", 20).await.from("pat", "video");
 
-    let mut third = vardrum_signalling::client::SignallingClient::connect(&server.ws_url())
-        .await
-        .unwrap();
-    third
-        .send(&vardrum_signalling::ClientMessage::Join {
-            v: 1,
-            room: "visit-2".into(),
-            token: server.token("visit-2", "eve", Role::Guest),
-        })
-        .await
-        .unwrap();
+    let token = server.token("visit-2", "eve", Role::Guest);
+    let mut third = send_join(&server.ws_url(), "visit-2", token).await;
     match third.recv().await.unwrap() {
         ServerMessage::Error { code, fatal, .. } => {
             assert_eq!(code, ErrorCode::RoomFull);
@@ -203,10 +195,7 @@ async fn a_full_room_refuses_the_next_person_and_the_call_goes_on() {
         }
         other => panic!("expected room_full, got {other:?}"),
     }
-    assert!(matches!(
-        third.next().await.unwrap(),
-        Incoming::Closed { code: 4004, .. }
-    ));
+    expect_close(&mut third, 4004).await;
 
     // The two in the visit carry on.
     anna.wait_media_from("pat", before + 50).await;
@@ -283,16 +272,7 @@ async fn joining_again_elsewhere_replaces_the_older_session() {
         joined,
         ServerMessage::Joined { resumed: true, .. }
     ));
-    assert_eq!(
-        first.recv().await.unwrap(),
-        ServerMessage::Bye {
-            reason: ByeReason::Replaced
-        }
-    );
-    assert!(matches!(
-        first.next().await.unwrap(),
-        Incoming::Closed { code: 4003, .. }
-    ));
+    expect_bye(&mut first, ByeReason::Replaced, 4003).await;
     server.stop().await;
 }
 
@@ -311,16 +291,7 @@ async fn shutting_down_tells_every_client() {
     assert_eq!(waiting.recv().await.unwrap(), ServerMessage::Pong { id: 1 });
     server.stop().await;
     for client in [&mut joined_client, &mut waiting] {
-        assert_eq!(
-            client.recv().await.unwrap(),
-            ServerMessage::Bye {
-                reason: ByeReason::ServerShutdown
-            }
-        );
-        assert!(matches!(
-            client.next().await.unwrap(),
-            Incoming::Closed { code: 1001, .. }
-        ));
+        expect_bye(client, ByeReason::ServerShutdown, 1001).await;
     }
 }
 
@@ -336,26 +307,9 @@ async fn a_draining_server_lets_open_visits_finish_and_opens_no_new_ones() {
     assert_eq!(health.text().await.unwrap(), "draining\n");
 
     // A visit that is not open yet: told as at shutdown, so the client comes back later.
-    let mut bo = vardrum_signalling::client::SignallingClient::connect(&server.ws_url())
-        .await
-        .unwrap();
-    bo.send(&vardrum_signalling::ClientMessage::Join {
-        v: vardrum_signalling::PROTOCOL_VERSION,
-        room: "visit-8".into(),
-        token: server.token("visit-8", "bo", Role::Clinician),
-    })
-    .await
-    .unwrap();
-    assert_eq!(
-        bo.recv().await.unwrap(),
-        ServerMessage::Bye {
-            reason: ByeReason::ServerShutdown
-        }
-    );
-    assert!(matches!(
-        bo.next().await.unwrap(),
-        Incoming::Closed { code: 1001, .. }
-    ));
+    let token = server.token("visit-8", "bo", Role::Clinician);
+    let mut bo = send_join(&server.ws_url(), "visit-8", token).await;
+    expect_bye(&mut bo, ByeReason::ServerShutdown, 1001).await;
     assert_eq!(
         server.server().state.sfu.room_count(),
         1,

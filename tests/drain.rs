@@ -1,14 +1,15 @@
 //! The binary's drain on SIGTERM: with `--drain-secs`, an open visit goes on while the node
 //! answers `/healthz` with 503, and the process exits by itself once the visit has ended.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use vardrum_signalling::client::{Incoming, SignallingClient};
-use vardrum_signalling::token::{Grant, TokenIssuer};
-use vardrum_signalling::{ByeReason, ClientMessage, PROTOCOL_VERSION, Role, ServerMessage};
+use common::{expect_bye, mint_token, now_unix, send_join};
+use vardrum_signalling::{ByeReason, ClientMessage, Role, ServerMessage};
 
 /// Lines of a child's output, as they come.
 fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
@@ -56,27 +57,16 @@ async fn sigterm_drains_the_open_visit_and_exits_when_it_ends() {
         .trim_end_matches('/')
         .to_owned();
     let secret = std::fs::read(dir.path().join("token-secret")).unwrap();
-    let token = TokenIssuer::new(&secret)
-        .mint(
-            &Grant {
-                identity: "anna".into(),
-                name: "Anna Berg".into(),
-                room: "visit-1".into(),
-                role: Role::Clinician,
-            },
-            unix_now(),
-            3600,
-        )
-        .unwrap();
+    let token = mint_token(
+        &secret,
+        "visit-1",
+        "anna",
+        Role::Clinician,
+        now_unix(),
+        3600,
+    );
     let ws = format!("{}/ws", base.replacen("http://", "ws://", 1));
-    let mut anna = SignallingClient::connect(&ws).await.unwrap();
-    anna.send(&ClientMessage::Join {
-        v: PROTOCOL_VERSION,
-        room: "visit-1".into(),
-        token,
-    })
-    .await
-    .unwrap();
+    let mut anna = send_join(&ws, "visit-1", token).await;
     assert!(matches!(
         anna.recv().await.unwrap(),
         ServerMessage::Joined { .. }
@@ -99,27 +89,11 @@ async fn sigterm_drains_the_open_visit_and_exits_when_it_ends() {
 
     // The visit ends: the server stops by itself.
     anna.send(&ClientMessage::Leave).await.unwrap();
-    assert_eq!(
-        anna.recv().await.unwrap(),
-        ServerMessage::Bye {
-            reason: ByeReason::Left
-        }
-    );
-    assert!(matches!(
-        anna.next().await.unwrap(),
-        Incoming::Closed { .. }
-    ));
+    expect_bye(&mut anna, ByeReason::Left, 1000).await;
     wait_for_line(&stderr, "drained: every visit has ended");
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()
         .unwrap();
     assert!(status.success(), "{status}");
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }

@@ -27,7 +27,8 @@ use vardrum::server::Server;
 use vardrum_signalling::client::{Incoming, SignallingClient};
 use vardrum_signalling::token::{Grant, TokenIssuer};
 use vardrum_signalling::{
-    CandidateInit, ClientMessage, PROTOCOL_VERSION, ParticipantInfo, PcKind, Role, ServerMessage,
+    ByeReason, CandidateInit, ClientMessage, PROTOCOL_VERSION, ParticipantInfo, PcKind, Role,
+    ServerMessage,
 };
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -91,18 +92,7 @@ impl TestServer {
     }
 
     pub fn token_at(&self, room: &str, identity: &str, role: Role, now: u64, ttl: u64) -> String {
-        TokenIssuer::new(&self.secret)
-            .mint(
-                &Grant {
-                    identity: identity.into(),
-                    name: format!("Name of {identity}"),
-                    room: room.into(),
-                    role,
-                },
-                now,
-                ttl,
-            )
-            .expect("mint")
+        mint_token(&self.secret, room, identity, role, now, ttl)
     }
 
     pub async fn stop(self) {
@@ -138,6 +128,43 @@ pub async fn wait_until<T: Clone>(
     }
 }
 
+/// A join token signed with `secret`, for a server the test did not start in-process.
+pub fn mint_token(
+    secret: &[u8],
+    room: &str,
+    identity: &str,
+    role: Role,
+    now: u64,
+    ttl: u64,
+) -> String {
+    TokenIssuer::new(secret)
+        .mint(
+            &Grant {
+                identity: identity.into(),
+                name: format!("Name of {identity}"),
+                room: room.into(),
+                role,
+            },
+            now,
+            ttl,
+        )
+        .expect("mint")
+}
+
+/// Connects to `ws_url` and sends `join`; the answer is left for the caller to read.
+pub async fn send_join(ws_url: &str, room: &str, token: String) -> SignallingClient {
+    let mut client = SignallingClient::connect(ws_url).await.expect("connect");
+    client
+        .send(&ClientMessage::Join {
+            v: PROTOCOL_VERSION,
+            room: room.into(),
+            token,
+        })
+        .await
+        .expect("send join");
+    client
+}
+
 /// Connects, sends `join`, and returns the client with the `joined` message.
 pub async fn join(
     server: &TestServer,
@@ -145,20 +172,28 @@ pub async fn join(
     identity: &str,
     role: Role,
 ) -> (SignallingClient, ServerMessage) {
-    let mut client = SignallingClient::connect(&server.ws_url())
-        .await
-        .expect("connect");
-    client
-        .send(&ClientMessage::Join {
-            v: PROTOCOL_VERSION,
-            room: room.into(),
-            token: server.token(room, identity, role),
-        })
-        .await
-        .expect("send join");
+    let token = server.token(room, identity, role);
+    let mut client = send_join(&server.ws_url(), room, token).await;
     let joined = client.recv().await.expect("joined");
     assert!(matches!(joined, ServerMessage::Joined { .. }), "{joined:?}");
     (client, joined)
+}
+
+/// The next frame closes the connection with `code`.
+pub async fn expect_close(client: &mut SignallingClient, code: u16) {
+    match client.next().await.expect("close") {
+        Incoming::Closed { code: got, .. } => assert_eq!(got, code),
+        other => panic!("expected close {code}, got {other:?}"),
+    }
+}
+
+/// The server says `bye` with `reason`, then closes with `code`.
+pub async fn expect_bye(client: &mut SignallingClient, reason: ByeReason, code: u16) {
+    assert_eq!(
+        client.recv().await.expect("bye"),
+        ServerMessage::Bye { reason }
+    );
+    expect_close(client, code).await;
 }
 
 /// What a participant has received, per remote publisher and kind.
