@@ -368,7 +368,6 @@ impl Sfu {
             .clone();
         if let Some((tx, rx, generation)) = spawn {
             let worker = &inner.workers[worker::least_loaded(&inner.workers)];
-            worker.rooms.fetch_add(1, Ordering::Relaxed);
             let actor = Room::new(RoomParts {
                 id: room.to_owned(),
                 settings: RoomSettings {
@@ -382,14 +381,12 @@ impl Sfu {
                 routes: worker.mux.routes.clone(),
                 tx,
                 stats: inner.stats.clone(),
-                worker_participants: worker.participants.clone(),
+                worker: worker.counters.clone(),
             });
             let weak = Arc::downgrade(&self.inner);
             let name = room.to_owned();
-            let worker_rooms = worker.rooms.clone();
             let handle = worker.handle.clone();
             let on_empty = move || {
-                worker_rooms.fetch_sub(1, Ordering::Relaxed);
                 if let Some(inner) = weak.upgrade() {
                     inner
                         .rooms

@@ -8,7 +8,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -39,6 +38,7 @@ use crate::peer::{Peer, PeerContext};
 use crate::roster;
 use crate::simulcast::{self, Layer, Rewriter};
 use crate::stats::SfuStats;
+use crate::worker::WorkerCounters;
 use crate::{JoinError, JoinRequest, Outbound};
 
 /// How many inputs a room handles before it looks at its timers again.
@@ -184,8 +184,8 @@ pub(crate) struct Room {
     routes: Arc<Routes>,
     tx: mpsc::Sender<RoomInput>,
     stats: Arc<SfuStats>,
-    /// Participants on this room's media worker, all rooms together (for placing new rooms).
-    worker_participants: Arc<AtomicUsize>,
+    /// The counters of this room's media worker (for placing new rooms).
+    worker: Arc<WorkerCounters>,
     /// Peer connections that were written to and need their output flushed.
     dirty: Vec<(Arc<str>, PcKind)>,
     /// Datagrams produced and not yet sent: flushed after each batch of inputs.
@@ -202,12 +202,13 @@ pub(crate) struct RoomParts {
     pub routes: Arc<Routes>,
     pub tx: mpsc::Sender<RoomInput>,
     pub stats: Arc<SfuStats>,
-    pub worker_participants: Arc<AtomicUsize>,
+    pub worker: Arc<WorkerCounters>,
 }
 
 impl Room {
     pub fn new(parts: RoomParts) -> Self {
         parts.stats.rooms.fetch_add(1, Relaxed);
+        parts.worker.rooms.fetch_add(1, Relaxed);
         let call_id = uuid::Uuid::new_v4().to_string();
         if let Some(l) = &parts.settings.lifecycle {
             let _ = l.send(crate::RoomLifecycle::Opened {
@@ -224,7 +225,7 @@ impl Room {
             routes: parts.routes,
             tx: parts.tx,
             stats: parts.stats,
-            worker_participants: parts.worker_participants,
+            worker: parts.worker,
             dirty: Vec::new(),
             outgoing: SendBatch::default(),
             call_id,
@@ -288,6 +289,7 @@ impl Room {
         }
         tracing::debug!(room = %self.id, "room closed");
         self.stats.rooms.fetch_sub(1, Relaxed);
+        self.worker.rooms.fetch_sub(1, Relaxed);
         if let Some(l) = &self.settings.lifecycle {
             let _ = l.send(crate::RoomLifecycle::Closed {
                 call_id: self.call_id.clone(),
@@ -471,7 +473,7 @@ impl Room {
                 reconnect_deadline: None,
             });
             self.stats.participants.fetch_add(1, Relaxed);
-            self.worker_participants.fetch_add(1, Relaxed);
+            self.worker.participants.fetch_add(1, Relaxed);
             self.peak_participants = self.peak_participants.max(self.participants.len());
             false
         };
@@ -1301,7 +1303,7 @@ impl Room {
         self.drop_media(i);
         let p = self.participants.remove(i);
         self.stats.participants.fetch_sub(1, Relaxed);
-        self.worker_participants.fetch_sub(1, Relaxed);
+        self.worker.participants.fetch_sub(1, Relaxed);
         if let (Some(out), Some(bye)) = (p.out, bye) {
             let _ = out.send(Outbound::Close(bye));
         }
@@ -1342,7 +1344,7 @@ impl Room {
                 let _ = out.send(Outbound::Close(ByeReason::ServerShutdown));
             }
             self.stats.participants.fetch_sub(1, Relaxed);
-            self.worker_participants.fetch_sub(1, Relaxed);
+            self.worker.participants.fetch_sub(1, Relaxed);
         }
         self.flush_dirty();
     }

@@ -25,11 +25,17 @@ pub(crate) struct Worker {
     pub mux: UdpMux,
     /// Where this worker's rooms are spawned.
     pub handle: Handle,
-    /// Rooms open on this worker.
-    pub rooms: Arc<AtomicUsize>,
-    /// Participants in this worker's rooms; a new room goes to the worker with the fewest (a
-    /// group visit of ten weighs more than a 1:1 visit), then with the fewest rooms.
-    pub participants: Arc<AtomicUsize>,
+    /// What its rooms count into, as they open and close and people join and leave.
+    pub counters: Arc<WorkerCounters>,
+}
+
+/// Rooms and participants on one worker, kept by the rooms themselves (next to `SfuStats`).
+/// A new room goes to the worker with the fewest participants (a group visit of ten weighs more
+/// than a 1:1 visit), then with the fewest rooms.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerCounters {
+    pub rooms: AtomicUsize,
+    pub participants: AtomicUsize,
 }
 
 /// What one media worker carries, for metrics.
@@ -42,8 +48,8 @@ pub struct WorkerLoad {
 impl Worker {
     pub fn load(&self) -> WorkerLoad {
         WorkerLoad {
-            rooms: self.rooms.load(Ordering::Relaxed),
-            participants: self.participants.load(Ordering::Relaxed),
+            rooms: self.counters.rooms.load(Ordering::Relaxed),
+            participants: self.counters.participants.load(Ordering::Relaxed),
         }
     }
 
@@ -81,8 +87,7 @@ impl Worker {
         Ok(Self {
             mux,
             handle,
-            rooms: Arc::new(AtomicUsize::new(0)),
-            participants: Arc::new(AtomicUsize::new(0)),
+            counters: Arc::default(),
         })
     }
 }
@@ -166,21 +171,27 @@ mod tests {
             .map(|i| Worker::start(i, any, None, stats.clone(), rx.clone()).unwrap())
             .collect();
         assert_eq!(least_loaded(&workers), 0);
-        workers[0].rooms.store(2, Ordering::Relaxed);
-        workers[1].rooms.store(1, Ordering::Relaxed);
-        workers[2].rooms.store(1, Ordering::Relaxed);
+        workers[0].counters.rooms.store(2, Ordering::Relaxed);
+        workers[1].counters.rooms.store(1, Ordering::Relaxed);
+        workers[2].counters.rooms.store(1, Ordering::Relaxed);
         assert_eq!(least_loaded(&workers), 1);
-        workers[1].rooms.store(3, Ordering::Relaxed);
+        workers[1].counters.rooms.store(3, Ordering::Relaxed);
         assert_eq!(least_loaded(&workers), 2);
         // One group of ten on worker 0 outweighs two 1:1 visits on worker 1.
-        workers[0].rooms.store(1, Ordering::Relaxed);
-        workers[0].participants.store(10, Ordering::Relaxed);
-        workers[1].rooms.store(2, Ordering::Relaxed);
-        workers[1].participants.store(4, Ordering::Relaxed);
-        workers[2].rooms.store(2, Ordering::Relaxed);
-        workers[2].participants.store(4, Ordering::Relaxed);
+        workers[0].counters.rooms.store(1, Ordering::Relaxed);
+        workers[0]
+            .counters
+            .participants
+            .store(10, Ordering::Relaxed);
+        workers[1].counters.rooms.store(2, Ordering::Relaxed);
+        workers[1].counters.participants.store(4, Ordering::Relaxed);
+        workers[2].counters.rooms.store(2, Ordering::Relaxed);
+        workers[2].counters.participants.store(4, Ordering::Relaxed);
         assert_eq!(least_loaded(&workers), 1);
-        workers[1].participants.store(12, Ordering::Relaxed);
+        workers[1]
+            .counters
+            .participants
+            .store(12, Ordering::Relaxed);
         assert_eq!(least_loaded(&workers), 2);
     }
 }
