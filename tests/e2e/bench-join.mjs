@@ -6,7 +6,7 @@
 //   - B's view: B's WebSocket creation -> B decodes A's first frame (one page, performance.now());
 //   - A's view: B's WebSocket creation -> A decodes B's first frame (two pages on the same
 //     machine: both marks converted to Date.now() wall-clock time).
-// The marks come from `window.vardrum.timing` (web/call.js). One warm-up join runs first and is
+// The marks come from `window.vardrum.timing` (web/callpage/test-hooks.js). One warm-up join runs first and is
 // not counted.
 //
 // Usage: node bench-join.mjs [--joins N] [--write-docs]
@@ -234,7 +234,7 @@ the other person, and how long the person already in the room waits until they s
 - **What is measured**: from the moment the call page creates its signalling WebSocket
   (\`new WebSocket\`, after the page has loaded and got the fake camera and microphone) to the first
   decoded frame of the remote video (\`requestVideoFrameCallback\`'s \`presentationTime\` on the
-  remote \`<video>\`; \`window.vardrum.timing\` in \`web/call.js\`).
+  remote \`<video>\`; \`window.vardrum.timing\` in \`web/callpage/test-hooks.js\`).
 - **How**: \`tests/e2e/bench.sh\` (\`tests/e2e/bench-join.mjs\`) starts \`vardrum serve\` on
   127.0.0.1 inside a loopback-only network namespace, keeps participant A (Debian's chromium,
   headless, fake camera) publishing in a room, and lets participant B join 20 times, each time in a
