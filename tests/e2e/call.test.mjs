@@ -93,15 +93,16 @@ describe('a video visit between a clinician and a patient', { concurrency: false
     assert.ok(patGets.framesDecoded > 0, 'Pat decodes video from Anna');
     assert.ok(patGets.audioBytesReceived > 0, 'Pat receives audio from Anna');
 
-    // Staff see full names; a patient sees the others only by initials, and the full name never
-    // even reaches the patient's page.
+    // Staff see full names; in a 1:1 visit the patient sees the name of the clinician they talk
+    // to (the region setting video.patients_see_staff_names_in_visits, default true: "Who sees
+    // which name" in docs/signalling.md). Group visits are checked in group.test.mjs.
     const seenByAnna = await participantNamed(anna.page, 'Pat Ient');
-    const seenByPat = await participantNamed(pat.page, 'A. B.');
+    const seenByPat = await participantNamed(pat.page, 'Anna Berg');
     assert.equal(seenByAnna?.role, 'patient');
     assert.equal(seenByAnna?.state, 'active');
     assert.equal(seenByPat?.role, 'clinician');
-    assert.equal(await participantNamed(pat.page, 'Anna Berg'), null);
-    assert.ok(!(await pat.page.content()).includes('Anna Berg'), "the patient's page never shows the clinician's full name");
+    assert.equal(await pat.page.locator(`[data-participant="${seenByPat.id}"] .tile-name`).textContent(), 'Anna Berg (care staff)');
+    assert.equal(await anna.page.evaluate(() => window.vardrum.kind), 'visit');
     for (const page of [anna.page, pat.page]) {
       await page.waitForFunction(() => window.vardrum.state === 'connected', null, { timeout: 10000 });
     }
@@ -115,14 +116,14 @@ describe('a video visit between a clinician and a patient', { concurrency: false
     await anna.page.locator('#mic').click();
     assert.equal(await anna.page.locator('#mic').getAttribute('aria-pressed'), 'true');
     await pat.page.waitForFunction(
-      () => window.vardrum.participants.find((p) => p.name === 'A. B.')?.audio_muted === true,
+      () => window.vardrum.participants.find((p) => p.name === 'Anna Berg')?.audio_muted === true,
       null, { timeout: 10000 });
-    const annaId = (await participantNamed(pat.page, 'A. B.')).id;
+    const annaId = (await participantNamed(pat.page, 'Anna Berg')).id;
     assert.ok(await pat.page.locator(`[data-participant="${annaId}"] .badge-mic`).isVisible(), 'the tile shows "microphone off"');
 
     await anna.page.locator('#mic').click();
     await pat.page.waitForFunction(
-      () => window.vardrum.participants.find((p) => p.name === 'A. B.')?.audio_muted === false,
+      () => window.vardrum.participants.find((p) => p.name === 'Anna Berg')?.audio_muted === false,
       null, { timeout: 10000 });
   }));
 

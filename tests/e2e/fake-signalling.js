@@ -2,31 +2,110 @@
 //
 // It speaks signalling v1 (docs/signalling.md) with real RTCPeerConnections: it answers the
 // publisher offer, and echoes the page's own tracks back on a subscriber offer whose stream id
-// is the made-up participant "p-echo". `window.__fakeConfig.mode` picks a scenario:
-//   "echo"        join works; the page sees one other participant, "Eko Person", sending media
-//   "alone"       join works; nobody else is in the room
-//   "error:CODE"  join is refused with the fatal error CODE and the matching close code
-//   "unreachable" every WebSocket fails to connect
-// `window.__fake` exposes what the page sent and lets the test push server messages.
+// is the made-up participant "p-echo". `window.__fakeConfig` sets the scene:
+//   mode    "echo"        join works; the page sees "p-echo" (in `others`) sending media
+//           "alone"       join works; nobody else is in the room
+//           "error:CODE"  join is refused with the fatal error CODE and the matching close code
+//           "unreachable" every WebSocket fails to connect
+//   kind    "visit" (default) or "group": the room's kind in `joined`
+//   role    our role, "patient" (default) or "clinician" (a host: may send host actions)
+//   waiting true: we join into the waiting room (`joined` with state "waiting")
+//   others  the other participants as this viewer sees them (default: Eko Person, care staff);
+//           those with state "waiting" are sent to a clinician only
+//   chat    chat messages so far
+// `window.__fake` exposes what the page sent, lets the test push server messages, and plays the
+// other side of host actions (`admit()`, `moveToWaitingRoom()`, `hostMute()`, `bye()`, ...).
+// Like the real server it never logs chat text.
 (() => {
   const config = window.__fakeConfig ?? { mode: 'echo' };
+  const mode = config.mode ?? 'echo';
+  const kind = config.kind ?? 'visit';
   const CLOSE_CODES = {
     token_invalid: 4001, token_expired: 4001, token_not_yet_valid: 4001, token_wrong_room: 4001,
-    room_full: 4004, unsupported_version: 4000,
+    wrong_room_kind: 4001, room_full: 4004, unsupported_version: 4000, visit_ended: 4007, room_locked: 4009,
   };
-  const ECHO = { id: 'p-echo', name: 'Eko Person', role: 'clinician', state: 'active', audio_muted: false, video_muted: false };
+  const BYE_CODES = { left: 1000, replaced: 4003, server_shutdown: 1001, denied: 4005, removed: 4006, ended: 4007 };
+  const HOST_ACTIONS = new Set([
+    'admit', 'admit_all', 'deny', 'mute_participant', 'lower_hand', 'move_to_waiting_room',
+    'remove_participant', 'lock', 'spotlight', 'end_visit', 'invite_guest',
+  ]);
+  const ECHO = {
+    id: 'p-echo', name: 'Eko Person', role: 'clinician', state: 'active', audio_muted: false, video_muted: false, hand_raised: false,
+  };
+
+  /** The room as the fake server holds it. */
+  const room = {
+    self: {
+      id: 'me', name: config.selfName ?? 'Test Person', role: config.role ?? 'patient',
+      state: config.waiting ? 'waiting' : 'active', audio_muted: false, video_muted: false, hand_raised: false,
+    },
+    others: new Map((config.others ?? (mode === 'echo' ? [ECHO] : [])).map((p) => [p.id, { hand_raised: false, ...p }])),
+    locked: false,
+    spotlight: null,
+    chat: [...(config.chat ?? [])],
+    nextChatId: (config.chat ?? []).length + 1,
+  };
+  const isHost = () => room.self.role === 'clinician';
+  const waiting = () => room.self.state === 'waiting';
+  /** Everyone else this viewer may see: people in the waiting room only for a host. */
+  const visible = () => [...room.others.values()].filter((p) => isHost() || p.state !== 'waiting').map((p) => ({ ...p }));
 
   const fake = {
     sockets: [],
     /** Every message the page sent, in order (all sockets). */
     received: [],
     connectAttempts: 0,
+    room,
     /** The socket of the live session. */
     get socket() { return this.sockets.findLast((s) => s.readyState === 1) ?? null; },
     /** Pushes a server message to the page on the live session. */
     push(message) { this.socket?.deliver(message); },
     /** Drops the live session's connection as a network loss would (close 1006). */
     drop() { this.socket?.serverClose(1006, ''); },
+    /** A host lets us in from the waiting room. */
+    admit() {
+      room.self.state = 'active';
+      this.push({ type: 'admitted', participants: visible(), chat: room.chat, locked: room.locked, spotlight: room.spotlight });
+    },
+    /** A host sends us back to the waiting room: the server closes our peer connections. */
+    moveToWaitingRoom() {
+      room.self.state = 'waiting';
+      room.self.hand_raised = false;
+      this.socket?.closePeers();
+      this.push({ type: 'moved_to_waiting_room' });
+    },
+    /** A host mutes our microphone (`audio`) or stops our camera (`video`). */
+    hostMute(kind) {
+      room.self[kind === 'audio' ? 'audio_muted' : 'video_muted'] = true;
+      this.push({ type: 'host_muted', kind });
+    },
+    /** The server ends our session with `bye` REASON (and its close code). */
+    bye(reason, message) {
+      const socket = this.socket;
+      socket?.deliver(message ? { type: 'bye', reason, message } : { type: 'bye', reason });
+      socket?.serverClose(BYE_CODES[reason] ?? 1000);
+    },
+    /** Participant `from` (one of `others`) says `text` in the chat. */
+    chatFrom(from, text) {
+      const p = room.others.get(from);
+      this.push({ type: 'chat', message: this.record(p, text) });
+    },
+    /** Someone new comes: into the waiting room if their state says so (shown to hosts only). */
+    arrive(participant) {
+      const p = { hand_raised: false, ...participant };
+      room.others.set(p.id, p);
+      if (p.state !== 'waiting' || isHost()) this.push({ type: 'participant_joined', participant: { ...p } });
+    },
+    /** Changes someone and tells the page as the server would. */
+    update(id, changes) {
+      const p = Object.assign(room.others.get(id), changes);
+      if (p.state !== 'waiting' || isHost()) this.push({ type: 'participant_updated', participant: { ...p } });
+    },
+    record(p, text) {
+      const message = { id: room.nextChatId++, from: p.id, name: p.name, role: p.role, text, at: Date.now() };
+      room.chat.push(message);
+      return message;
+    },
   };
   window.__fake = fake;
 
@@ -60,7 +139,7 @@
       fake.connectAttempts += 1;
       fake.sockets.push(this);
       setTimeout(() => {
-        if (config.mode === 'unreachable') {
+        if (mode === 'unreachable') {
           this.readyState = 3;
           this.dispatchEvent(new Event('error'));
           this.dispatchEvent(new CloseEvent('close', { code: 1006, wasClean: false }));
@@ -75,7 +154,7 @@
       if (this.readyState !== 1) throw new DOMException('not open', 'InvalidStateError');
       const message = JSON.parse(text);
       fake.received.push(message);
-      this.queue = this.queue.then(() => this.handle(message)).catch((e) => console.error('fake server:', e));
+      this.queue = this.queue.then(() => this.handle(message)).catch((e) => console.error('fake server:', e?.name));
     }
 
     close(code = 1000) {
@@ -97,40 +176,40 @@
 
     finish(code, reason = '') {
       this.readyState = 3;
-      this.serverPublisher?.close();
-      this.serverSubscriber?.close();
+      this.closePeers();
       this.dispatchEvent(new CloseEvent('close', { code, reason, wasClean: code !== 1006 }));
     }
 
+    closePeers() {
+      this.serverPublisher?.close();
+      this.serverSubscriber?.close();
+      this.serverPublisher = null;
+      this.serverSubscriber = null;
+    }
+
+    error(code, fatal = false) {
+      this.deliver({ type: 'error', code, message: `refused by the fake (${code})`, fatal });
+    }
+
     async handle(message) {
+      if (message.type === 'join') return this.join(message);
+      if (HOST_ACTIONS.has(message.type)) return this.hostAction(message);
       switch (message.type) {
-        case 'join': {
-          if (config.mode.startsWith('error:')) {
-            const code = config.mode.slice('error:'.length);
-            this.deliver({ type: 'error', code, message: 'refused by the fake', fatal: true });
-            this.serverClose(CLOSE_CODES[code] ?? 1008);
-            return;
-          }
-          const others = config.mode === 'echo' ? [ECHO] : [];
-          this.deliver({
-            type: 'joined', v: 1, room: message.room, session_id: `fake-${fake.connectAttempts}`,
-            participant: { id: 'me', name: 'Test Person', role: 'patient', state: 'active', audio_muted: false, video_muted: false },
-            participants: others, resumed: fake.connectAttempts > 1, ice_servers: [],
-          });
-          return;
-        }
         case 'offer': {
+          if (waiting()) return this.error('not_admitted');
           const pc = new RTCPeerConnection();
           this.serverPublisher = pc;
           await pc.setRemoteDescription({ type: 'offer', sdp: message.sdp });
-          const answer = await pc.createAnswer();
-          await pc.setLocalDescription(answer);
+          // Chromium answers a simulcast offer with one layer (no a=simulcast:recv): a valid
+          // answer, and the page then sends its lowest layer only.
+          await pc.setLocalDescription(await pc.createAnswer());
           await gathered(pc);
           this.deliver({ type: 'answer', pc: 'publisher', sdp: pc.localDescription.sdp });
-          if (config.mode === 'echo') await this.offerEcho(pc.getReceivers().map((r) => r.track));
+          if (mode === 'echo') await this.offerEcho(pc.getReceivers().map((r) => r.track));
           return;
         }
         case 'answer':
+          if (!this.serverSubscriber) return this.error('unexpected_answer');
           await this.serverSubscriber.setRemoteDescription({ type: 'answer', sdp: message.sdp });
           return;
         case 'candidate': {
@@ -140,16 +219,116 @@
           return;
         }
         case 'leave':
-          this.deliver({ type: 'bye', reason: 'left' });
-          this.serverClose(1000);
+          fake.bye('left');
           return;
         case 'ping':
           this.deliver({ type: 'pong', id: message.id });
           return;
         case 'mute':
+          room.self[message.kind === 'audio' ? 'audio_muted' : 'video_muted'] = Boolean(message.muted);
           return;
+        case 'raise_hand':
+          if (waiting()) return this.error('not_admitted');
+          room.self.hand_raised = Boolean(message.raised);
+          this.deliver({ type: 'participant_updated', participant: { ...room.self } });
+          return;
+        case 'chat': {
+          if (waiting()) return this.error('not_admitted');
+          const text = String(message.text ?? '').trim();
+          if (!text) return this.error('bad_message');
+          if (text.length > 2000) return this.error('chat_too_long');
+          this.deliver({ type: 'chat', message: fake.record(room.self, text) });
+          return;
+        }
         default:
-          this.deliver({ type: 'error', code: 'unknown_type', message: message.type, fatal: false });
+          this.error('unknown_type');
+      }
+    }
+
+    join(message) {
+      if (mode.startsWith('error:')) {
+        const code = mode.slice('error:'.length);
+        this.error(code, true);
+        this.serverClose(CLOSE_CODES[code] ?? 1008);
+        return;
+      }
+      // A resumed participant starts unmuted on the server's side (docs/signalling.md).
+      Object.assign(room.self, { audio_muted: false, video_muted: false });
+      this.deliver({
+        type: 'joined', v: 1, room: message.room, session_id: `fake-${fake.connectAttempts}`, kind,
+        participant: { ...room.self },
+        participants: waiting() ? [] : visible(),
+        resumed: fake.connectAttempts > 1, ice_servers: [],
+        locked: room.locked, spotlight: room.spotlight, chat: waiting() ? [] : room.chat,
+      });
+    }
+
+    /** A host action (docs/signalling.md, "Host actions"): checked and answered as the server does. */
+    hostAction(message) {
+      if (!isHost()) return this.error('forbidden');
+      const target = room.others.get(message.participant);
+      const admitted = (p) => p && p.state !== 'waiting';
+      const moderated = (p) => p && p.role !== 'clinician';
+      const tell = (p) => this.deliver({ type: 'participant_updated', participant: { ...p } });
+      const roomUpdated = () => this.deliver({ type: 'room_updated', locked: room.locked, spotlight: room.spotlight });
+      switch (message.type) {
+        case 'admit':
+        case 'admit_all': {
+          if (room.locked) return this.error('forbidden');
+          const ids = message.type === 'admit_all'
+            ? [...room.others.values()].filter((p) => p.state === 'waiting').map((p) => p.id)
+            : message.participants ?? [];
+          if (ids.some((id) => room.others.get(id)?.state !== 'waiting')) return this.error('unknown_participant');
+          for (const id of ids) tell(Object.assign(room.others.get(id), { state: 'active' }));
+          return undefined;
+        }
+        case 'deny':
+          if (target?.state !== 'waiting') return this.error('unknown_participant');
+          if (message.message != null && String(message.message).length > 200) return this.error('bad_message');
+          room.others.delete(target.id);
+          return this.deliver({ type: 'participant_left', participant_id: target.id, reason: 'denied' });
+        case 'mute_participant':
+          if (!admitted(target)) return this.error('unknown_participant');
+          if (!moderated(target)) return this.error('forbidden');
+          target[message.kind === 'audio' ? 'audio_muted' : 'video_muted'] = true;
+          return tell(target);
+        case 'lower_hand':
+          if (!admitted(target)) return this.error('unknown_participant');
+          target.hand_raised = false;
+          return tell(target);
+        case 'move_to_waiting_room':
+          if (!admitted(target)) return this.error('unknown_participant');
+          if (!moderated(target)) return this.error('forbidden');
+          target.state = 'waiting';
+          target.hand_raised = false;
+          this.deliver({ type: 'participant_left', participant_id: target.id, reason: 'waiting_room' });
+          // A host still sees them, now in the waiting room.
+          return this.deliver({ type: 'participant_joined', participant: { ...target } });
+        case 'remove_participant':
+          if (!target) return this.error('unknown_participant');
+          if (!moderated(target)) return this.error('forbidden');
+          room.others.delete(target.id);
+          return this.deliver({ type: 'participant_left', participant_id: target.id, reason: 'removed' });
+        case 'lock':
+          room.locked = Boolean(message.locked);
+          return roomUpdated();
+        case 'spotlight': {
+          const id = message.participant ?? null;
+          if (id !== null && id !== room.self.id && !admitted(room.others.get(id))) return this.error('unknown_participant');
+          room.spotlight = id;
+          return roomUpdated();
+        }
+        case 'end_visit':
+          room.chat = [];
+          return fake.bye('ended');
+        case 'invite_guest': {
+          const name = String(message.name ?? '');
+          if (name.length < 1 || name.length > 128) return this.error('bad_message');
+          const url = `${location.origin}/call/${encodeURIComponent(location.pathname.split('/')[2] ?? '')}#token=fake-guest-token`;
+          return this.deliver({ type: 'guest_link', url, expires_at: Math.floor(Date.now() / 1000) + 7200 });
+        }
+        default:
+          return this.error('unknown_type');
       }
     }
 

@@ -109,13 +109,19 @@ export async function serveWeb() {
   };
 }
 
-/** Runs axe-core on the page; returns the violations of impact `serious` or `critical`. */
-export async function seriousAxeViolations(page) {
-  await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+/** Runs axe-core on the page; returns every violation, of any impact, best practices included. */
+export async function axeViolations(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+    await page.addScriptTag({ path: require.resolve('axe-core/axe.min.js') });
+  }
   const results = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
   return results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')) }));
+}
+
+/** Runs axe-core on the page; returns the violations of impact `serious` or `critical`. */
+export async function seriousAxeViolations(page) {
+  return (await axeViolations(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
 
 /**

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  here, launchPerson, overflowsHorizontally, seriousAxeViolations, serveWeb, waitForRemoteMedia, withLogs,
+  axeViolations, here, launchPerson, overflowsHorizontally, seriousAxeViolations, serveWeb, waitForRemoteMedia, withLogs,
 } from './helpers.mjs';
 
 const FAKE = `${here}/fake-signalling.js`;
@@ -26,15 +26,15 @@ after(async () => {
 });
 
 /**
- * Opens the call page in a fresh tab with the fake server in `mode`. `media` replaces
- * getUserMedia: "ok" (fake devices), "deny" (every request refused) or "deny-video" (only
- * audio-only requests work).
+ * Opens the call page in a fresh tab with the fake server in `mode` (more of its settings in
+ * `fake`, see fake-signalling.js). `media` replaces getUserMedia: "ok" (fake devices), "deny"
+ * (every request refused) or "deny-video" (only audio-only requests work).
  */
-async function openCall({ mode = 'echo', media = 'ok', path = 'call/visit-42', hash = '#token=test-token', lang = 'en', viewport } = {}) {
+async function openCall({ mode = 'echo', fake = {}, media = 'ok', path = 'call/visit-42', hash = '#token=test-token', lang = 'en', viewport } = {}) {
   const page = await person.context.newPage();
   if (viewport) await page.setViewportSize(viewport);
-  await page.addInitScript(({ mode, media }) => {
-    window.__fakeConfig = { mode };
+  await page.addInitScript(({ mode, fake, media }) => {
+    window.__fakeConfig = { mode, ...fake };
     if (media !== 'ok') {
       const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
       navigator.mediaDevices.getUserMedia = async (constraints) => {
@@ -42,7 +42,7 @@ async function openCall({ mode = 'echo', media = 'ok', path = 'call/visit-42', h
         return real(constraints);
       };
     }
-  }, { mode, media });
+  }, { mode, fake, media });
   await page.addInitScript({ path: FAKE });
   await page.goto(`${web.url}${path}?lang=${lang}${hash}`);
   return page;
@@ -302,6 +302,432 @@ describe('call page with a fake server', { concurrency: false }, () => {
     assert.equal(await page.getAttribute('html', 'lang'), 'sv');
     assert.equal(await page.locator('[lang="en"] h2').first().textContent(), 'Video visits in healthcare');
     assert.deepEqual(await axeIn(page), []);
+    await page.close();
+  }));
+});
+
+/** A join token whose claims say `kind: group` (the fake checks no signature). */
+const GROUP_TOKEN = `e30.${Buffer.from(JSON.stringify({ kind: 'group', room: 'group-7' })).toString('base64url')}.sig`;
+const GROUP_HASH = `#token=${GROUP_TOKEN}`;
+/** As a patient sees them: the clinician by initials (the region's group rule) and another patient. */
+const STAFF = { id: 'p-echo', name: 'A. B.', role: 'clinician', state: 'active', audio_muted: false, video_muted: false };
+const PATIENT = { id: 'p-nop', name: 'N. O. P.', role: 'patient', state: 'active', audio_muted: false, video_muted: true };
+
+/** Opens a group visit (device check first) with the fake server. */
+function openGroup({ fake = {}, ...options } = {}) {
+  return openCall({ path: 'call/group-7', hash: GROUP_HASH, fake: { kind: 'group', others: [STAFF, PATIENT], ...fake }, ...options });
+}
+
+const screen = (page) => page.evaluate(() => window.vardrum.screen);
+const waitForScreen = (page, wanted, timeout = 15000) =>
+  page.waitForFunction((wanted) => window.vardrum?.screen === wanted, wanted, { timeout });
+
+/** Opens a group visit and joins from the device check; resolves when in `expected` screen. */
+async function joinGroup(options = {}, expected = options.fake?.waiting ? 'waiting' : 'call') {
+  const page = await openGroup(options);
+  await waitForState(page, ['prejoin', 'prejoin_audio', 'prejoin_none']);
+  await page.locator('#join').click();
+  await waitForScreen(page, expected);
+  return page;
+}
+
+const flashText = (page) => page.locator('#flash-text').textContent();
+
+describe('group visit page with a fake server', { concurrency: false }, () => {
+  test('starts with the device check: preview, level meter, device choice; passes axe', () => withLogs(logs, async () => {
+    const page = await openGroup({ fake: { waiting: true } });
+    await waitForState(page, 'prejoin');
+    assert.equal(await screen(page), 'prejoin');
+    assert.equal(await statusText(page), 'Check your camera and microphone, then join the visit.');
+    assert.equal(await page.locator('#prejoin-heading').textContent(), 'Check your camera and microphone');
+    // The preview plays the camera, and the meter moves with the (fake) microphone's beeps.
+    await page.waitForFunction(() => document.getElementById('prejoin-video').videoWidth > 0, null, { timeout: 10000 });
+    await page.waitForFunction(() => document.getElementById('mic-level').value > 0.01, null, { timeout: 10000 });
+    assert.ok(await page.locator('#camera-select option').count() >= 1);
+    assert.ok(await page.locator('#mic-select option').count() >= 1);
+    assert.ok(await page.locator('#join-audio').isVisible());
+    assert.ok(await page.locator('#controls').isHidden(), 'no call controls before joining');
+    assert.equal(await page.evaluate(() => window.__fake.connectAttempts), 0, 'nothing is sent before Join');
+    assert.deepEqual(await axeViolations(page), [], 'pre-join screen');
+    await page.close();
+  }));
+
+  test('waiting room until admitted: no media sent, then the call with simulcast', () => withLogs(logs, async () => {
+    const page = await joinGroup({ fake: { waiting: true } });
+    assert.equal(await state(page), 'waiting_room');
+    assert.equal(await page.locator('#waiting-heading').textContent(), 'The host will let you in');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'waiting-heading', 'focus moves to the waiting room');
+    assert.deepEqual(await sent(page, 'offer'), [], 'no offer from the waiting room');
+    assert.equal(await page.locator('.tile').count(), 0, 'nobody is shown while waiting');
+    assert.ok(await page.locator('#leave').isVisible());
+    assert.ok(await page.locator('#mic').isHidden());
+    // The camera is let go while nobody can see us.
+    assert.equal(await page.evaluate(() => document.querySelector('.tile-self video')?.srcObject ?? null), null);
+    assert.deepEqual(await axeViolations(page), [], 'waiting screen');
+
+    await page.evaluate(() => window.__fake.admit());
+    await waitForScreen(page, 'call');
+    assert.equal(await flashText(page), 'You have been let in.');
+    await page.waitForFunction(() => window.__fake.received.some((m) => m.type === 'offer'));
+    const [offer] = await sent(page, 'offer');
+    assert.match(offer.sdp, /a=simulcast:send q;h;f/, 'group visits publish simulcast');
+    for (const rid of ['q', 'h', 'f']) assert.match(offer.sdp, new RegExp(`a=rid:${rid} send`));
+    await waitForRemoteMedia(page, { timeout: 20000 });
+    await waitForState(page, 'connected');
+    // Names come from the server only: the other patient by initials, the staff as sent.
+    assert.equal(await page.locator('[data-participant="p-nop"] .tile-name').textContent(), 'N. O. P. (patient)');
+    assert.equal(await page.locator('[data-participant="p-nop"] .tile-placeholder').textContent(), 'NO', 'initials avatar when the camera is off');
+    assert.ok(await page.locator('[data-participant="p-nop"] .tile-placeholder').isVisible());
+    await page.close();
+  }));
+
+  test('a 1:1 visit publishes one layer', () => withLogs(logs, async () => {
+    const page = await openCall({ mode: 'alone' });
+    await page.waitForFunction(() => window.__fake.received.some((m) => m.type === 'offer'));
+    const [offer] = await sent(page, 'offer');
+    assert.doesNotMatch(offer.sdp, /a=simulcast/);
+    assert.equal(await screen(page), 'call', 'no device check in a 1:1 visit');
+    await page.close();
+  }));
+
+  test('a refused camera on the device check joins with sound only', () => withLogs(logs, async () => {
+    const page = await openGroup({ media: 'deny-video' });
+    await waitForState(page, 'prejoin_audio');
+    assert.equal(await statusText(page), 'The camera could not be used. You will join with sound only.');
+    assert.ok(await page.locator('#prejoin-no-camera').isVisible());
+    assert.ok(await page.locator('#join-audio').isHidden());
+    await page.locator('#join').click();
+    await waitForScreen(page, 'call');
+    await page.waitForFunction(() => window.__fake.received.some((m) => m.type === 'offer'));
+    const [offer] = await sent(page, 'offer');
+    assert.match(offer.sdp, /m=audio/);
+    assert.doesNotMatch(offer.sdp, /m=video/);
+    assert.ok((await sent(page, 'mute')).some((m) => m.kind === 'video' && m.muted === true), 'the others are told there is no video');
+    await page.close();
+  }));
+
+  test('"join with audio only" stops the camera', () => withLogs(logs, async () => {
+    const page = await openGroup();
+    await waitForState(page, 'prejoin');
+    await page.locator('#join-audio').click();
+    await waitForScreen(page, 'call');
+    await page.waitForFunction(() => window.__fake.received.some((m) => m.type === 'offer'));
+    assert.doesNotMatch((await sent(page, 'offer'))[0].sdp, /m=video/);
+    assert.ok(await page.locator('#camera').isDisabled());
+    await page.close();
+  }));
+
+  test('the host panel is only for clinicians', () => withLogs(logs, async () => {
+    const patient = await joinGroup();
+    await waitForState(patient, 'connected');
+    assert.ok(await patient.locator('#host-toggle').isHidden());
+    assert.ok(await patient.locator('#host-panel').isHidden());
+    await patient.close();
+
+    const host = await joinGroup({ fake: { role: 'clinician', selfName: 'Anna Berg' } });
+    await waitForState(host, 'connected');
+    assert.ok(await host.locator('#host-toggle').isVisible());
+    await host.close();
+  }));
+
+  test('host panel: admit, deny with a message, moderate, lock, spotlight, guest link, end for all', () => withLogs(logs, async () => {
+    const others = [
+      { id: 'p-w1', name: 'Nils Olof Persson', role: 'patient', state: 'waiting', audio_muted: false, video_muted: false },
+      { id: 'p-w2', name: 'Greta Holm', role: 'patient', state: 'waiting', audio_muted: false, video_muted: false },
+      { id: 'p-w3', name: 'Ove Lind', role: 'patient', state: 'waiting', audio_muted: false, video_muted: false },
+      { id: 'p-w4', name: 'Siv Ek', role: 'guest', state: 'waiting', audio_muted: false, video_muted: false },
+      { ...STAFF, name: 'Bo Ström' },
+    ];
+    const page = await joinGroup({ fake: { role: 'clinician', selfName: 'Anna Berg', others } });
+    // The grant replaces the context's permissions for the origin: camera and microphone too.
+    await person.context.grantPermissions(['clipboard-read', 'clipboard-write', 'camera', 'microphone'], { origin: web.url.replace(/\/$/, '') });
+    const panel = page.locator('#host-panel');
+    await page.locator('#host-toggle').click();
+    assert.ok(await panel.isVisible());
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'host-heading');
+    assert.equal(await page.locator('#host-toggle .count').textContent(), '4 waiting');
+    assert.equal(await page.locator('#waiting-list-heading').textContent(), 'In the waiting room (4)');
+    // Hosts see full names, exactly as the server sent them; nobody waiting gets a tile.
+    assert.deepEqual(await page.locator('#waiting-list .person-name').allTextContents(),
+      ['Nils Olof Persson', 'Greta Holm', 'Ove Lind', 'Siv Ek']);
+    assert.equal(await page.locator('.tile[data-participant^="p-w"]').count(), 0);
+
+    // Admit one, by keyboard.
+    await page.locator('#waiting-list li', { hasText: 'Nils Olof Persson' }).getByRole('button', { name: 'Admit' }).focus();
+    await page.keyboard.press('Enter');
+    assert.deepEqual((await sent(page, 'admit')).at(-1), { type: 'admit', participants: ['p-w1'] });
+    await page.locator('.tile[data-participant="p-w1"]').waitFor();
+    assert.ok(await page.locator('#people-list', { hasText: 'Nils Olof Persson' }).isVisible());
+
+    // Deny with a message, through the confirmation dialog.
+    await page.locator('#waiting-list li', { hasText: 'Siv Ek' }).getByRole('button', { name: 'Deny' }).click();
+    const dialog = page.locator('#confirm');
+    assert.ok(await dialog.isVisible());
+    assert.equal(await page.locator('#confirm-title').textContent(), 'Deny Siv Ek?');
+    await page.locator('#confirm-message').fill('This group is full today, please book again.');
+    await page.locator('#confirm-ok').click();
+    assert.deepEqual((await sent(page, 'deny')).at(-1),
+      { type: 'deny', participant: 'p-w4', message: 'This group is full today, please book again.' });
+    await page.locator('#waiting-list li', { hasText: 'Siv Ek' }).waitFor({ state: 'detached' });
+
+    // Admit everyone else.
+    await page.locator('#admit-all').click();
+    assert.equal((await sent(page, 'admit_all')).length, 1);
+    await page.locator('#waiting-none').waitFor();
+    assert.equal(await page.locator('#people-heading').textContent(), 'In the visit (5)');
+
+    // Moderate a patient: the actions fold out under their name.
+    const row = page.locator('#people-list li', { hasText: 'Greta Holm' });
+    await row.locator('summary').click();
+    await row.getByRole('button', { name: 'Mute microphone' }).click();
+    assert.deepEqual((await sent(page, 'mute_participant')).at(-1), { type: 'mute_participant', participant: 'p-w2', kind: 'audio' });
+    await row.getByRole('button', { name: 'Mute microphone' }).waitFor({ state: 'detached' });
+    assert.ok(await row.locator('summary').evaluate((el) => el === document.activeElement), 'focus stays on the person');
+    await row.getByRole('button', { name: 'Stop camera' }).click();
+    assert.deepEqual((await sent(page, 'mute_participant')).at(-1), { type: 'mute_participant', participant: 'p-w2', kind: 'video' });
+    await page.evaluate(() => window.__fake.update('p-w2', { hand_raised: true }));
+    await row.getByRole('button', { name: 'Lower hand' }).click();
+    assert.deepEqual((await sent(page, 'lower_hand')).at(-1), { type: 'lower_hand', participant: 'p-w2' });
+    await row.getByRole('button', { name: 'Move to waiting room' }).click();
+    assert.deepEqual((await sent(page, 'move_to_waiting_room')).at(-1), { type: 'move_to_waiting_room', participant: 'p-w2' });
+    await page.locator('#waiting-list li', { hasText: 'Greta Holm' }).waitFor();
+    await page.locator('.tile[data-participant="p-w2"]').waitFor({ state: 'detached' });
+
+    // Remove (confirmed), and no moderation offered for another clinician.
+    const ove = page.locator('#people-list li', { hasText: 'Ove Lind' });
+    await ove.locator('summary').click();
+    await ove.getByRole('button', { name: 'Remove from visit' }).click();
+    assert.equal(await page.locator('#confirm-title').textContent(), 'Remove Ove Lind from the visit?');
+    await page.locator('#confirm-ok').click();
+    assert.deepEqual((await sent(page, 'remove_participant')).at(-1), { type: 'remove_participant', participant: 'p-w3' });
+    await ove.waitFor({ state: 'detached' });
+    const bo = page.locator('#people-list li', { hasText: 'Bo Ström' });
+    await bo.locator('summary').click();
+    assert.equal(await bo.getByRole('button', { name: 'Mute microphone' }).count(), 0);
+    assert.equal(await bo.getByRole('button', { name: 'Remove from visit' }).count(), 0);
+
+    // Spotlight: the person is shown large and first on every page.
+    await bo.getByRole('button', { name: 'Spotlight for everyone' }).click();
+    assert.deepEqual((await sent(page, 'spotlight')).at(-1), { type: 'spotlight', participant: 'p-echo' });
+    await page.locator('.tile.is-spotlight[data-participant="p-echo"]').waitFor();
+    await bo.getByRole('button', { name: 'End spotlight' }).click();
+    assert.deepEqual((await sent(page, 'spotlight')).at(-1), { type: 'spotlight', participant: null });
+    await page.locator('.tile.is-spotlight').waitFor({ state: 'detached' });
+
+    // Lock and unlock.
+    await page.locator('#lock').click();
+    assert.deepEqual((await sent(page, 'lock')).at(-1), { type: 'lock', locked: true });
+    await page.waitForFunction(() => document.getElementById('lock').textContent === 'Unlock the visit');
+    assert.equal(await page.locator('#lock-note').textContent(), 'The visit is locked: nobody new can come in or be let in.');
+    assert.ok(await page.locator('#waiting-list li', { hasText: 'Greta Holm' }).getByRole('button', { name: 'Admit' }).isDisabled(), 'nobody is admitted while locked');
+    await page.locator('#lock').click();
+    await page.waitForFunction(() => document.getElementById('lock').textContent === 'Lock the visit');
+
+    // Guest link: shown with a copy button.
+    await page.locator('#guest-name').fill('Tolk Ali Hassan');
+    await page.locator('#invite-form button[type="submit"]').click();
+    assert.deepEqual((await sent(page, 'invite_guest')).at(-1), { type: 'invite_guest', name: 'Tolk Ali Hassan' });
+    await page.locator('#guest-link-box').waitFor();
+    assert.match(await page.locator('#guest-link').inputValue(), /\/call\/group-7#token=fake-guest-token$/);
+    assert.match(await page.locator('#guest-link-label').textContent(), /^Guest link, valid until .+\. The guest enters the waiting room\.$/);
+    await page.locator('#copy-guest-link').click();
+    await page.waitForFunction(() => document.getElementById('flash-text').textContent === 'The link was copied.');
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), await page.locator('#guest-link').inputValue());
+
+    assert.deepEqual(await axeViolations(page), [], 'in call with the host panel open');
+
+    // End for everyone: asks first; Cancel changes nothing.
+    await page.locator('#end-visit').click();
+    assert.equal(await page.locator('#confirm-title').textContent(), 'End the visit for everyone?');
+    assert.deepEqual(await axeViolations(page), [], 'confirmation dialog');
+    await page.keyboard.press('Escape');
+    assert.deepEqual(await sent(page, 'end_visit'), []);
+    await page.locator('#end-visit').click();
+    await page.locator('#confirm-ok').click();
+    await waitForState(page, 'ended');
+    assert.equal(await statusText(page), 'The host ended the visit.');
+    assert.equal((await sent(page, 'end_visit')).length, 1);
+    assert.ok(await page.locator('#host-panel').isHidden());
+    assert.ok(await page.locator('#controls').isHidden());
+    assert.deepEqual(await axeViolations(page), [], 'ended screen');
+    await page.close();
+  }));
+
+  test('a host muting us: notice, microphone off, only we can turn it back on', () => withLogs(logs, async () => {
+    const page = await joinGroup();
+    await waitForState(page, 'connected');
+    await page.evaluate(() => window.__fake.hostMute('audio'));
+    await page.waitForFunction(() => document.getElementById('mic').getAttribute('aria-pressed') === 'true');
+    assert.equal(await flashText(page), 'A host muted your microphone. You can turn it back on.');
+    assert.ok(await page.locator('#flash').isVisible());
+    await page.waitForFunction(() => document.getElementById('announcer').textContent.includes('A host muted your microphone'));
+    assert.equal(await page.evaluate(() => window.vardrum.publisher.getSenders().find((s) => s.track?.kind === 'audio').track.enabled), false);
+    assert.ok(await page.locator('.tile-self .badge-mic').isVisible());
+    await page.locator('#mic').click();
+    assert.deepEqual((await sent(page, 'mute')).at(-1), { type: 'mute', kind: 'audio', muted: false });
+
+    await page.evaluate(() => window.__fake.hostMute('video'));
+    await page.waitForFunction(() => document.getElementById('camera').getAttribute('aria-pressed') === 'true');
+    assert.equal(await flashText(page), 'A host turned off your camera. You can turn it back on.');
+    await page.close();
+  }));
+
+  test('raise and lower the hand; a host lowering it is told', () => withLogs(logs, async () => {
+    const page = await joinGroup();
+    await waitForState(page, 'connected');
+    await page.locator('#hand').click();
+    assert.deepEqual((await sent(page, 'raise_hand')).at(-1), { type: 'raise_hand', raised: true });
+    await page.waitForFunction(() => document.getElementById('hand').getAttribute('aria-pressed') === 'true');
+    assert.ok(await page.locator('.tile-self .badge-hand').isVisible());
+    await page.evaluate(() => window.__fake.push({ type: 'participant_updated', participant: { ...window.__fake.room.self, hand_raised: false } }));
+    await page.waitForFunction(() => document.getElementById('hand').getAttribute('aria-pressed') === 'false');
+    assert.equal(await flashText(page), 'A host lowered your hand.');
+    await page.close();
+  }));
+
+  test('moved back to the waiting room, and let in again', () => withLogs(logs, async () => {
+    const page = await joinGroup();
+    await waitForRemoteMedia(page, { timeout: 20000 });
+    await page.evaluate(() => window.__fake.moveToWaitingRoom());
+    await waitForScreen(page, 'waiting');
+    assert.equal(await flashText(page), 'You were moved to the waiting room.');
+    assert.equal(await state(page), 'waiting_room');
+    assert.equal(await page.locator('.tile').count(), 0);
+    assert.equal(await page.evaluate(() => window.vardrum.publisher), null, 'our peer connections are closed');
+    await page.evaluate(() => window.__fake.admit());
+    await waitForScreen(page, 'call');
+    await page.waitForFunction(() => window.__fake.received.filter((m) => m.type === 'offer').length === 2);
+    await waitForRemoteMedia(page, { timeout: 20000 });
+    assert.equal(await page.evaluate(() => window.__fake.connectAttempts), 1, 'the same session throughout');
+    await page.close();
+  }));
+
+  for (const [reason, text, message] of [
+    ['ended', 'The host ended the visit.'],
+    ['removed', 'You were removed from the visit.'],
+    ['denied', 'You were not let in.', 'This group is full today, please book again.'],
+  ]) {
+    test(`bye ${reason}: says so and does not reconnect`, () => withLogs(logs, async () => {
+      const page = await joinGroup({ fake: { waiting: reason === 'denied' } });
+      await page.evaluate(({ reason, message }) => window.__fake.bye(reason, message), { reason, message });
+      await waitForState(page, reason, 5000);
+      assert.equal(await statusText(page), text);
+      if (message) assert.equal(await page.locator('#host-message').textContent(), `Message from the host: ${message}`);
+      else assert.ok(await page.locator('#host-message').isHidden());
+      assert.equal(await screen(page), 'ended');
+      assert.ok(await page.locator('#rejoin').isHidden(), 'no "join again"');
+      await page.waitForTimeout(1500); // longer than the first back-off step
+      assert.equal(await page.evaluate(() => window.__fake.connectAttempts), 1);
+      assert.deepEqual(await axeViolations(page), [], `${reason} screen`);
+      await page.close();
+    }));
+  }
+
+  test('a join refused because the visit ended or is locked is explained', () => withLogs(logs, async () => {
+    for (const [code, text] of [
+      ['visit_ended', 'This visit has ended.'],
+      ['room_locked', 'The visit is locked, so nobody new can come in right now. Try again in a while or contact your care provider.'],
+    ]) {
+      const page = await joinGroup({ mode: `error:${code}` }, 'ended');
+      await waitForState(page, code);
+      assert.equal(await statusText(page), text);
+      await page.close();
+    }
+  }));
+
+  test('chat: send, senders as the server names them, time, unread count, nothing logged', () => withLogs(logs, async () => {
+    const earlier = { id: 1, from: 'p-echo', name: 'A. B.', role: 'clinician', text: 'Welcome, everyone.', at: Date.UTC(2026, 0, 5, 13, 7) };
+    const page = await joinGroup({ fake: { chat: [earlier] } });
+    await waitForState(page, 'connected');
+    const logFrom = person.logs.length;
+    await page.locator('#chat-toggle').click();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'chat-heading');
+    assert.deepEqual(await page.locator('#chat-list .chat-sender').allTextContents(), ['A. B.'], 'late joiners see the chat so far');
+    assert.equal(await page.locator('#chat-list time').first().getAttribute('datetime'), new Date(earlier.at).toISOString());
+
+    await page.locator('#chat-input').fill('Can you hear me? secret-marker-1');
+    await page.keyboard.press('Enter');
+    assert.deepEqual((await sent(page, 'chat')).at(-1), { type: 'chat', text: 'Can you hear me? secret-marker-1' });
+    await page.locator('#chat-list .chat-message.is-own').waitFor();
+    assert.equal(await page.locator('#chat-input').inputValue(), '');
+    await page.evaluate(() => window.__fake.chatFrom('p-nop', 'Yes! secret-marker-2'));
+    await page.locator('#chat-list li', { hasText: 'secret-marker-2' }).waitFor();
+    assert.deepEqual(await page.locator('#chat-list .chat-sender').allTextContents(), ['A. B.', 'Test Person', 'N. O. P.']);
+    assert.match(await page.locator('#chat-list li').last().locator('time').textContent(), /^\d\d[:.]\d\d$/);
+    assert.deepEqual(await axeViolations(page), [], 'in call with the chat open');
+
+    // Closed: new messages are counted on the button and announced.
+    await page.locator('#chat-close').click();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'chat-toggle');
+    await page.evaluate(() => window.__fake.chatFrom('p-nop', 'Hello again secret-marker-3'));
+    await page.waitForFunction(() => document.getElementById('chat-unread').textContent === '1 new');
+    await page.waitForFunction(() => document.getElementById('announcer').textContent === 'New message from N. O. P.');
+    await page.locator('#chat-toggle').click();
+    assert.ok(await page.locator('#chat-unread').isHidden());
+
+    // A message the server refuses comes back to the input.
+    await page.locator('#chat-input').fill('too fast');
+    await page.evaluate(() => {
+      const real = window.__fake.socket.handle.bind(window.__fake.socket);
+      window.__fake.socket.handle = async (m) => (m.type === 'chat' ? window.__fake.socket.error('rate_limited') : real(m));
+    });
+    await page.locator('#chat-form button[type="submit"]').click();
+    await page.waitForFunction(() => document.getElementById('chat-input').value === 'too fast');
+    assert.equal(await flashText(page), 'You are sending too fast. Wait a moment and try again.');
+
+    const logged = person.logs.slice(logFrom).join('\n');
+    assert.doesNotMatch(logged, /secret-marker/, 'chat text never reaches the console');
+    await page.close();
+  }));
+
+  test('more than nine: pages of nine tiles; the spotlight is large and first', () => withLogs(logs, async () => {
+    const others = Array.from({ length: 11 }, (_, i) => ({
+      id: `p-${i}`, name: `P. ${String.fromCharCode(65 + i)}.`, role: 'patient', state: 'active', audio_muted: false, video_muted: true,
+    }));
+    const page = await joinGroup({ mode: 'alone', fake: { others } });
+    await waitForState(page, 'connected');
+    const shown = () => page.locator('.tile:visible').count();
+    assert.equal(await shown(), 9);
+    assert.ok(await page.locator('#pages').isVisible());
+    assert.equal(await page.locator('#page-info').textContent(), 'Page 1 of 2');
+    await page.locator('#page-next').click();
+    assert.equal(await shown(), 3);
+    assert.equal(await page.locator('#page-info').textContent(), 'Page 2 of 2');
+    assert.ok(await page.locator('#page-next').isDisabled());
+
+    await page.evaluate(() => window.__fake.push({ type: 'room_updated', locked: false, spotlight: 'p-10' }));
+    await page.locator('#page-prev').click();
+    const spot = page.locator('.tile[data-participant="p-10"]');
+    assert.ok(await spot.isVisible(), 'the spotlight is on the first page');
+    assert.ok(await spot.evaluate((el) => el.classList.contains('is-spotlight')));
+    const first = await page.locator('.tile:visible').evaluateAll((tiles) => tiles.map((t) => [t.dataset.participant, t.getBoundingClientRect().top, t.getBoundingClientRect().width]));
+    const spotBox = first.find(([id]) => id === 'p-10');
+    assert.ok(first.every(([id, top]) => id === 'p-10' || top > spotBox[1]), 'shown above everyone else');
+    assert.ok(first.every(([id, , width]) => id === 'p-10' || width < spotBox[2]), 'and larger');
+    await page.close();
+  }));
+
+  test('Swedish: waiting room and notices', () => withLogs(logs, async () => {
+    const page = await joinGroup({ lang: 'sv', fake: { waiting: true } });
+    assert.equal(await page.locator('#waiting-heading').textContent(), 'Värden släpper in dig');
+    assert.equal(await statusText(page), 'Du är i väntrummet. Värden släpper in dig.');
+    await page.evaluate(() => window.__fake.bye('ended'));
+    await waitForState(page, 'ended');
+    assert.equal(await statusText(page), 'Värden har avslutat besöket.');
+    await page.close();
+  }));
+
+  test('on a phone: no sideways scrolling in the call with the chat open; passes axe', () => withLogs(logs, async () => {
+    const page = await joinGroup({ viewport: { width: 360, height: 740 }, fake: { role: 'clinician', selfName: 'Anna Berg' } });
+    await waitForState(page, 'connected');
+    await page.locator('#chat-toggle').click();
+    assert.equal(await overflowsHorizontally(page), false);
+    assert.deepEqual(await axeViolations(page), [], 'phone, chat open');
+    await page.locator('#host-toggle').click();
+    assert.equal(await overflowsHorizontally(page), false);
+    assert.deepEqual(await axeViolations(page), [], 'phone, host panel open');
+    const controls = await page.locator('#controls .control:visible').evaluateAll((buttons) => buttons.map((b) => b.getBoundingClientRect().width));
+    assert.ok(controls.every((w) => w >= 44), `touch targets at least 44 px wide: ${controls}`);
     await page.close();
   }));
 });

@@ -31,6 +31,10 @@ export function installTestHooks({ state, signalling, grid }) {
     get publisher() { return peers()?.publisher ?? null; },
     get subscriber() { return peers()?.subscriber ?? null; },
     get state() { return state.status; },
+    /** `start`, `prejoin`, `waiting` (the waiting room), `call` or `ended`. */
+    get screen() { return state.screen; },
+    get kind() { return state.kind; },
+    get room() { return { locked: state.locked, spotlight: state.spotlight }; },
     get participants() { return [...state.participants.values()].map((p) => ({ ...p })); },
     get self() { return state.self ? { ...state.self } : null; },
     get leftEvents() { return leftEvents; },

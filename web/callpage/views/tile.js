@@ -24,6 +24,7 @@ export class Tile {
     this.name = element.querySelector('.tile-name');
     this.micBadge = element.querySelector('.badge-mic');
     this.cameraBadge = element.querySelector('.badge-camera');
+    this.handBadge = element.querySelector('.badge-hand');
     /** Remote tracks shown here. */
     this.tracks = { audio: null, video: null };
     /** The browser refused to play this tile's sound without a click first. */
@@ -35,7 +36,7 @@ export class Tile {
    * Draws the tile from what is known: `label` (the caption), `avatar` (the name the initials
    * come from), and flags.
    */
-  draw({ label, avatar, noVideo, micOff, cameraOff, cameraText = t('camera_off'), reconnecting = false }) {
+  draw({ label, avatar, noVideo, micOff, cameraOff, cameraText = t('camera_off'), reconnecting = false, handRaised = false }) {
     this.name.textContent = label;
     this.placeholder.textContent = initials(avatar);
     this.element.classList.toggle('is-reconnecting', reconnecting);
@@ -46,6 +47,8 @@ export class Tile {
     this.micBadge.querySelector('.badge-text').textContent = t('mic_off');
     this.cameraBadge.hidden = !cameraOff;
     this.cameraBadge.querySelector('.badge-text').textContent = cameraText;
+    this.handBadge.hidden = !handRaised;
+    this.handBadge.querySelector('.badge-text').textContent = t('hand_raised');
   }
 
   /** Draws a remote participant (a participant object as the server sent it). */
@@ -59,6 +62,7 @@ export class Tile {
       micOff: Boolean(p?.audio_muted),
       cameraOff: Boolean(p?.video_muted),
       reconnecting: p?.state === 'reconnecting',
+      handRaised: Boolean(p?.hand_raised),
     });
   }
 
