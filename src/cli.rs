@@ -6,8 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use vardrum_signalling::Role;
 use vardrum_signalling::token::{Grant, TokenIssuer};
+use vardrum_signalling::{Role, RoomKind};
 
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError, LogFormat, Mode};
@@ -126,9 +126,12 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, env = "VARDRUM_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// Most participants in one room.
+    /// Most participants in a 1:1 visit.
     #[arg(long, env = "VARDRUM_MAX_PARTICIPANTS")]
     pub max_participants: Option<usize>,
+    /// Most participants in a group visit, the waiting room included (default 40).
+    #[arg(long, env = "VARDRUM_MAX_GROUP_PARTICIPANTS")]
+    pub max_group_participants: Option<usize>,
     /// Seconds a participant whose connection dropped is kept as reconnecting.
     #[arg(long, env = "VARDRUM_RECONNECT_GRACE_SECS")]
     pub reconnect_grace_secs: Option<u64>,
@@ -160,6 +163,12 @@ pub struct TokenArgs {
     /// Minutes the link stays valid.
     #[arg(long)]
     pub ttl_minutes: Option<u64>,
+    /// visit (a 1:1 video visit) or group (a group visit with a waiting room).
+    #[arg(long, default_value = "visit")]
+    pub kind: RoomKind,
+    /// The participant's own booking id: files they upload in the call are kept with it.
+    #[arg(long)]
+    pub booking: Option<String>,
     /// Server URL for the link; default: the running server's (from the data directory).
     #[arg(long)]
     pub base_url: Option<String>,
@@ -204,6 +213,9 @@ pub fn load_config(global: &GlobalArgs, serve: &ServeArgs) -> Result<Config, Con
     if let Some(v) = serve.max_participants {
         config.rooms.max_participants = v;
     }
+    if let Some(v) = serve.max_group_participants {
+        config.rooms.max_group_participants = v;
+    }
     if let Some(v) = serve.reconnect_grace_secs {
         config.rooms.reconnect_grace_secs = v;
     }
@@ -243,6 +255,8 @@ pub fn join_link(
         name: args.name.clone(),
         room: args.room.clone(),
         role: args.role,
+        kind: args.kind,
+        booking: args.booking.clone(),
     };
     let ttl = args
         .ttl_minutes

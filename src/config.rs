@@ -151,7 +151,10 @@ pub struct MediaConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RoomsConfig {
+    /// Largest number of participants in a 1:1 visit.
     pub max_participants: usize,
+    /// Largest number of participants in a group visit, the waiting room included.
+    pub max_group_participants: usize,
     pub reconnect_grace_secs: u64,
     /// On SIGTERM/SIGINT, how long open visits may go on (no new ones start) before they are
     /// ended; 0 ends them at once. A second signal ends them at once too.
@@ -216,6 +219,7 @@ impl Default for RoomsConfig {
     fn default() -> Self {
         Self {
             max_participants: 2,
+            max_group_participants: vardrum_sfu::DEFAULT_MAX_GROUP_PARTICIPANTS,
             reconnect_grace_secs: 30,
             drain_secs: 0,
         }
@@ -295,6 +299,11 @@ impl Config {
         if self.rooms.max_participants > 64 {
             return Err(ConfigError::Invalid(
                 "rooms.max_participants above 64 is not supported by one room task".into(),
+            ));
+        }
+        if !(2..=64).contains(&self.rooms.max_group_participants) {
+            return Err(ConfigError::Invalid(
+                "rooms.max_group_participants must be between 2 and 64 (one room task)".into(),
             ));
         }
         if let Some(url) = &self.public_url

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod logging;
 pub mod metrics;
 pub mod portal;
 pub mod secret;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 use vardrum::cli::{self, AuditCommand, AuditVerifyArgs, Cli, Command, ServeArgs, StaffCommand};
 use vardrum::clock::SystemClock;
 use vardrum::config::{Config, LogFormat};
@@ -94,11 +93,8 @@ fn audit_verify(global: &cli::GlobalArgs, args: &AuditVerifyArgs) -> ExitCode {
 
 fn init_logging(config: &Config) {
     use std::io::IsTerminal;
-    // The WebRTC core logs every DTLS and ICE hiccup of every client at info/warn; those are
-    // the clients' network weather, not the server's health.
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,rtc=error,rtc_dtls=error,rtc_ice=error,rtc_srtp=error,rtc_sctp=error")
-    });
+    let spec = std::env::var("RUST_LOG").ok();
+    let filter = vardrum::logging::filter(spec.as_deref());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -14,8 +14,8 @@ use tokio::sync::{mpsc, watch};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
-use vardrum_sfu::{RoomLifecycle, Sfu, SfuConfig};
-use vardrum_signalling::TokenVerifier;
+use vardrum_sfu::{NamePolicy, RoomLifecycle, Sfu, SfuConfig};
+use vardrum_signalling::{TokenIssuer, TokenVerifier};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -31,6 +31,12 @@ const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub sfu: Sfu,
     pub verifier: TokenVerifier,
+    /// Mints guest links for hosts (`invite_guest`).
+    pub issuer: TokenIssuer,
+    /// The URL people open, ending in `/` (join links start with it).
+    pub base_url: String,
+    /// How long a guest link a host asks for stays valid.
+    pub guest_ttl_secs: u64,
     pub clock: Arc<dyn Clock>,
     pub signalling: SignallingStats,
     pub shutdown: watch::Receiver<bool>,
@@ -92,26 +98,6 @@ impl Server {
             .unwrap_or_else(|| db::default_url(&config.data_dir));
         let db = Db::open(&url, &config.data_dir).await?;
 
-        let (lifecycle_tx, lifecycle_rx) = mpsc::unbounded_channel();
-        let sfu = Sfu::start(SfuConfig {
-            udp_bind: config.media.udp_listen,
-            workers: config.media_workers(),
-            public_ip: config.media.public_ip,
-            max_participants: config.rooms.max_participants,
-            reconnect_grace: config.reconnect_grace(),
-            ice_servers: config.ice_servers.clone(),
-            lifecycle: Some(lifecycle_tx),
-        })
-        .await
-        .map_err(|e| StartError::Media(config.media.udp_listen, e))?;
-        let (stop_recorder, recorder_stop) = tokio::sync::oneshot::channel();
-        let recorder = tokio::spawn(record_calls(
-            db.clone(),
-            clock.clone(),
-            lifecycle_rx,
-            recorder_stop,
-        ));
-
         let listener = tokio::net::TcpListener::bind(config.http.listen)
             .await
             .map_err(|e| StartError::Http(config.http.listen, e))?;
@@ -134,6 +120,32 @@ impl Server {
         };
 
         let built = Portal::build(&config, &base_url, db.clone(), clock.clone()).await?;
+        let video = built.portal.region.video;
+        let (lifecycle_tx, lifecycle_rx) = mpsc::unbounded_channel();
+        let sfu = Sfu::start(SfuConfig {
+            udp_bind: config.media.udp_listen,
+            workers: config.media_workers(),
+            public_ip: config.media.public_ip,
+            max_participants: config.rooms.max_participants,
+            max_group_participants: config.rooms.max_group_participants,
+            waiting_room_in_visits: video.waiting_room_in_visits,
+            names: NamePolicy {
+                staff_names_in_visits: video.patients_see_staff_names_in_visits,
+                staff_names_in_groups: video.patients_see_staff_names_in_groups,
+            },
+            reconnect_grace: config.reconnect_grace(),
+            ice_servers: config.ice_servers.clone(),
+            lifecycle: Some(lifecycle_tx),
+        })
+        .await
+        .map_err(|e| StartError::Media(config.media.udp_listen, e))?;
+        let (stop_recorder, recorder_stop) = tokio::sync::oneshot::channel();
+        let recorder = tokio::spawn(record_calls(
+            db.clone(),
+            clock.clone(),
+            lifecycle_rx,
+            recorder_stop,
+        ));
         if built.test_idp.is_some() {
             tracing::warn!(
                 "the built-in test identity provider is serving logins at /dev-idp/ \
@@ -146,6 +158,9 @@ impl Server {
         let state = Arc::new(AppState {
             sfu: sfu.clone(),
             verifier: TokenVerifier::new(&secret),
+            issuer: TokenIssuer::new(&secret),
+            base_url: base_url.clone(),
+            guest_ttl_secs: config.tokens.default_ttl_minutes * 60,
             clock,
             signalling: SignallingStats::default(),
             shutdown: shutdown_rx.clone(),

@@ -11,10 +11,11 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
-use vardrum_sfu::{JoinError, JoinRequest, Outbound, ParticipantHandle, Signal};
+use vardrum_sfu::{HostAction, JoinError, JoinRequest, Outbound, ParticipantHandle, Signal};
+use vardrum_signalling::token::Grant;
 use vardrum_signalling::{
-    Admit, ByeReason, ClientMessage, ErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ServerMessage,
-    Session,
+    Admit, ByeReason, ClientMessage, ErrorCode, JoinClaims, MAX_FRAME_BYTES, PROTOCOL_VERSION,
+    Role, ServerMessage, Session,
 };
 
 use crate::server::AppState;
@@ -48,6 +49,8 @@ struct Conn<'a> {
     app: &'a AppState,
     session: Session,
     joined: Option<ParticipantHandle>,
+    /// The joined session's token claims: its role decides what it may ask for.
+    claims: Option<JoinClaims>,
     outbound: Option<mpsc::UnboundedReceiver<Outbound>>,
     /// Frames to the client; sent by the loop in order.
     sink: futures_util::stream::SplitSink<WebSocket, Message>,
@@ -122,6 +125,87 @@ impl Conn<'_> {
                 // The room answers with Outbound::Close(Left), which ends the loop.
                 Flow::Continue
             }
+            ClientMessage::RaiseHand { raised } => self.signal(Signal::RaiseHand { raised }).await,
+            ClientMessage::Chat { text } => self.signal(Signal::Chat { text }).await,
+            ClientMessage::InviteGuest { name } => self.invite_guest(name).await,
+            ClientMessage::Admit { participants } => {
+                self.host(HostAction::Admit(participants)).await
+            }
+            ClientMessage::AdmitAll => self.host(HostAction::AdmitAll).await,
+            ClientMessage::Deny {
+                participant,
+                message,
+            } => {
+                self.host(HostAction::Deny {
+                    participant,
+                    message,
+                })
+                .await
+            }
+            ClientMessage::MuteParticipant { participant, kind } => {
+                self.host(HostAction::Mute { participant, kind }).await
+            }
+            ClientMessage::LowerHand { participant } => {
+                self.host(HostAction::LowerHand(participant)).await
+            }
+            ClientMessage::MoveToWaitingRoom { participant } => {
+                self.host(HostAction::MoveToWaitingRoom(participant)).await
+            }
+            ClientMessage::RemoveParticipant { participant } => {
+                self.host(HostAction::Remove(participant)).await
+            }
+            ClientMessage::Lock { locked } => self.host(HostAction::Lock(locked)).await,
+            ClientMessage::Spotlight { participant } => {
+                self.host(HostAction::Spotlight(participant)).await
+            }
+            ClientMessage::EndVisit => self.host(HostAction::End).await,
+        }
+    }
+
+    /// A host action goes to the room, which checks the sender's role (from its token).
+    async fn host(&mut self, action: HostAction) -> Flow {
+        self.signal(Signal::Host(action)).await
+    }
+
+    /// Mints a guest link for the host's room: role guest, the room's kind, no booking.
+    async fn invite_guest(&mut self, name: String) -> Flow {
+        let Some(claims) = &self.claims else {
+            return Flow::Continue;
+        };
+        if claims.role != Role::Clinician {
+            return self
+                .error(ErrorCode::Forbidden, "only a clinician (host) may do that")
+                .await;
+        }
+        let grant = Grant {
+            identity: format!("g-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+            name: name.trim().to_owned(),
+            room: claims.room.clone(),
+            role: Role::Guest,
+            kind: claims.kind,
+            booking: None,
+        };
+        let now = self.app.clock.now_unix();
+        match self.app.issuer.mint(&grant, now, self.app.guest_ttl_secs) {
+            Ok(token) => {
+                let url = format!("{}call/{}#token={token}", self.app.base_url, grant.room);
+                let answer = ServerMessage::GuestLink {
+                    url,
+                    expires_at: now + self.app.guest_ttl_secs,
+                };
+                if self.send(&answer).await {
+                    Flow::Continue
+                } else {
+                    Flow::Stop
+                }
+            }
+            Err(_) => {
+                self.error(
+                    ErrorCode::BadMessage,
+                    "invite_guest: the name must have 1 to 128 characters and no control characters",
+                )
+                .await
+            }
         }
     }
 
@@ -158,17 +242,39 @@ impl Conn<'_> {
         };
         let request = JoinRequest {
             room,
-            identity: claims.sub,
-            name: claims.name,
+            identity: claims.sub.clone(),
+            name: claims.name.clone(),
             role: claims.role,
+            kind: claims.kind,
+            booking: claims.booking.clone(),
+            issued_at: claims.iat,
         };
         match self.app.sfu.join(request).await {
             Ok(joined) => {
                 self.app.signalling.joins_total.fetch_add(1, Relaxed);
                 self.session.set_joined();
                 self.joined = Some(joined.handle);
+                self.claims = Some(claims);
                 self.outbound = Some(joined.outbound);
                 Flow::Continue
+            }
+            Err(JoinError::WrongKind) => {
+                self.error(
+                    ErrorCode::WrongRoomKind,
+                    "this room is of the other kind (1:1 visit or group visit) than the token",
+                )
+                .await
+            }
+            Err(JoinError::Locked) => {
+                self.error(
+                    ErrorCode::RoomLocked,
+                    "the host has locked the visit: nobody new can come in",
+                )
+                .await
+            }
+            Err(JoinError::Ended) => {
+                self.error(ErrorCode::VisitEnded, "this visit has ended")
+                    .await
             }
             Err(JoinError::RoomFull) => {
                 self.error(
@@ -180,10 +286,8 @@ impl Conn<'_> {
             // A draining node opens no room: the client is told as at shutdown and reconnects
             // with back-off, by then to another node or to this one restarted.
             Err(JoinError::ShuttingDown | JoinError::Draining) => {
-                self.send(&ServerMessage::Bye {
-                    reason: ByeReason::ServerShutdown,
-                })
-                .await;
+                self.send(&ServerMessage::bye(ByeReason::ServerShutdown))
+                    .await;
                 Flow::Close(ByeReason::ServerShutdown.close_code(), "server_shutdown")
             }
             Err(JoinError::Retry) => {
@@ -205,15 +309,10 @@ impl Conn<'_> {
                     Flow::Stop
                 }
             }
-            Some(Outbound::Close(reason)) => {
-                self.send(&ServerMessage::Bye { reason }).await;
-                let text = match reason {
-                    ByeReason::Left => "left",
-                    ByeReason::Replaced => "replaced",
-                    ByeReason::ServerShutdown => "server_shutdown",
-                };
+            Some(Outbound::Close { reason, message }) => {
+                self.send(&ServerMessage::Bye { reason, message }).await;
                 self.joined = None; // the room has already let go of this session
-                Flow::Close(reason.close_code(), text)
+                Flow::Close(reason.close_code(), reason.as_str())
             }
             None => Flow::Close(1011, "room closed"),
         }
@@ -227,6 +326,7 @@ async fn run(socket: WebSocket, app: &AppState) {
         app,
         session: Session::new(now),
         joined: None,
+        claims: None,
         outbound: None,
         sink,
     };
@@ -241,7 +341,13 @@ async fn run(socket: WebSocket, app: &AppState) {
             frame = stream.next() => {
                 last_heard = Instant::now();
                 match frame {
-                    None | Some(Ok(Message::Close(_))) => Flow::Stop,
+                    None => Flow::Stop,
+                    // The client closes: answer with a close frame (RFC 6455 5.5.1) before
+                    // the TCP connection goes.
+                    Some(Ok(Message::Close(_))) => {
+                        let _ = conn.sink.close().await;
+                        Flow::Stop
+                    }
                     Some(Err(e)) => {
                         if is_too_big(e) {
                             conn.app.signalling.error(ErrorCode::BadMessage);
@@ -281,7 +387,7 @@ async fn run(socket: WebSocket, app: &AppState) {
             }
             _ = stopping(&mut shutdown), if conn.joined.is_none() => {
                 // Joined sessions hear of the shutdown from their room.
-                conn.send(&ServerMessage::Bye { reason: ByeReason::ServerShutdown }).await;
+                conn.send(&ServerMessage::bye(ByeReason::ServerShutdown)).await;
                 Flow::Close(ByeReason::ServerShutdown.close_code(), "server_shutdown")
             }
         };

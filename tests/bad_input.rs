@@ -130,12 +130,12 @@ async fn bad_joins_are_refused_with_their_own_codes_and_close_codes() {
             vardrum_signalling::token::TokenIssuer::new(b"not the server's secret, 32 bytes+");
         other
             .mint(
-                &vardrum_signalling::token::Grant {
-                    identity: "mallory".into(),
-                    name: "Mallory".into(),
-                    room: "visit-1".into(),
-                    role: Role::Clinician,
-                },
+                &vardrum_signalling::token::Grant::visit(
+                    "mallory",
+                    "Mallory",
+                    "visit-1",
+                    Role::Clinician,
+                ),
                 now,
                 600,
             )

@@ -232,7 +232,7 @@ async fn a_dropped_participant_shows_as_reconnecting_and_comes_back_to_the_same_
         } => {
             assert!(resumed);
             assert_eq!(participants.len(), 1);
-            assert_eq!(participants[0].id, "anna");
+            assert_eq!(participants[0].name, "Name of anna");
         }
         other => panic!("{other:?}"),
     }
@@ -251,14 +251,17 @@ async fn a_dropped_participant_shows_as_reconnecting_and_comes_back_to_the_same_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_who_does_not_come_back_in_time_has_left() {
     let server = TestServer::start_with(|c| c.rooms.reconnect_grace_secs = 0).await;
-    let anna = MediaParticipant::join(&server, "visit-4", "anna", Role::Clinician).await;
+    let mut anna = MediaParticipant::join(&server, "visit-4", "anna", Role::Clinician).await;
     let pat = MediaParticipant::join(&server, "visit-4", "pat", Role::Patient).await;
+    // Pat's media tells Anna which opaque participant id is Pat's.
+    anna.wait_media_from("pat", 10).await;
     pat.vanish().await;
     let mut rx = anna.received.clone();
     let r = wait_until(&mut rx, "pat to time out", |r| r.left("pat")).await;
+    let pat_id = r.id_of("pat");
     assert!(r.roster.iter().any(|m| matches!(
         m,
-        ServerMessage::ParticipantLeft { participant_id, reason: LeftReason::Timeout } if participant_id == "pat"
+        ServerMessage::ParticipantLeft { participant_id, reason: LeftReason::Timeout } if *participant_id == pat_id
     )));
     server.stop().await;
 }
@@ -352,16 +355,16 @@ async fn staff_see_full_names_and_patients_see_initials() {
         unreachable!()
     };
     assert_eq!(participant.name, "Name of p2", "one's own name in full");
-    let mut seen: Vec<(String, String)> =
-        participants.into_iter().map(|p| (p.id, p.name)).collect();
-    seen.sort();
-    assert_eq!(
-        seen,
-        [
-            ("anna".into(), "N. O. A.".into()),
-            ("p1".into(), "N. O. P.".into())
-        ]
+    // Ids are opaque, never the token's `sub`; in a 1:1 visit a patient sees the clinician's
+    // name (the default region rule) and other patients' initials.
+    assert!(
+        participants
+            .iter()
+            .all(|p| p.id.starts_with("p-") && p.id.len() == 14)
     );
+    let mut seen: Vec<String> = participants.into_iter().map(|p| p.name).collect();
+    seen.sort();
+    assert_eq!(seen, ["N. O. P.", "Name of anna"]);
 
     let next_join = |m: ServerMessage| match m {
         ServerMessage::ParticipantJoined { participant } => participant,

@@ -10,14 +10,15 @@
 
 mod common;
 mod dbsupport;
+mod logcapture;
 mod portalsupport;
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use common::TestServer;
 use dbsupport::PgDatabase;
+use logcapture::{capture_logs, captured_text};
 use portalsupport::{Browser, profile};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -50,42 +51,6 @@ const T0: u64 = 1_773_576_000;
 
 /// Proves the capture itself works at the most verbose level.
 const CANARY: &str = "canary-of-the-log-capture";
-
-/// Everything every subscriber-visible event wrote, as text.
-fn captured() -> &'static Mutex<Vec<u8>> {
-    static BUFFER: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-    BUFFER.get_or_init(|| Mutex::new(Vec::new()))
-}
-
-struct Capture;
-
-impl Write for Capture {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let mut buffer = captured().lock().unwrap_or_else(|e| e.into_inner());
-        buffer.extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Installs the process-wide subscriber once: every crate at TRACE (the vardrum crates and
-/// everything they call, `log` records included), fields and spans in full, no colours and
-/// no timestamps (digits that are not identity numbers).
-fn capture_logs() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("trace"))
-            .with_writer(|| Capture)
-            .with_ansi(false)
-            .without_time()
-            .try_init()
-            .expect("the only subscriber of this test binary");
-    });
-}
 
 /// Every form of every number that must not be logged: each register person's and the typed
 /// ones, as 12 and 10 digits, with and without the `-` (or, past 100, `+`) separator.
@@ -309,8 +274,7 @@ async fn scenario(database_url: Option<&str>) {
 
     // The capture works, at the most verbose level and for the portal's own warnings.
     tracing::trace!(target: "vardrum::portal", "{CANARY}");
-    let text =
-        String::from_utf8_lossy(&captured().lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+    let text = captured_text();
     assert!(text.contains(CANARY), "TRACE events are captured");
     assert!(
         text.contains("login refused: the identity provider sent no valid personnummer"),

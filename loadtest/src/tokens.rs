@@ -18,12 +18,8 @@ impl TokenSource {
         match self {
             TokenSource::Secret(issuer) => {
                 let now = crate::media::now_us() / 1_000_000;
-                let grant = Grant {
-                    identity: identity.to_owned(),
-                    name: format!("Load {identity}"),
-                    room: room.to_owned(),
-                    role: Role::Patient,
-                };
+                let name = format!("Load {identity}");
+                let grant = Grant::visit(identity, &name, room, Role::Patient);
                 Ok(issuer.mint(&grant, now, 6 * 3600)?)
             }
             TokenSource::Url(url) => {

@@ -392,12 +392,12 @@ async fn bad_input_gets_a_clear_message_and_exit_1_without_hanging() {
     let secret = std::fs::read(&secret).unwrap();
     let expired = vardrum_signalling::token::TokenIssuer::new(&secret)
         .mint(
-            &vardrum_signalling::token::Grant {
-                identity: "lt".into(),
-                name: "Load".into(),
-                room: "any".into(),
-                role: vardrum_signalling::Role::Patient,
-            },
+            &vardrum_signalling::token::Grant::visit(
+                "lt",
+                "Load",
+                "any",
+                vardrum_signalling::Role::Patient,
+            ),
             1_000_000_000,
             60,
         )

@@ -28,7 +28,6 @@ mod keyframe;
 mod mux;
 mod peer;
 mod room;
-pub mod roster;
 mod simulcast;
 mod stats;
 mod worker;
@@ -41,14 +40,16 @@ use std::time::Duration;
 use dashmap::DashMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use vardrum_signalling::message::IceServer;
-use vardrum_signalling::{ByeReason, Role, ServerMessage};
+use vardrum_signalling::token::MAX_TOKEN_LIFETIME_SECS;
+use vardrum_signalling::{ByeReason, MediaKind, Role, RoomKind, ServerMessage};
 
 pub use keyframe::KEYFRAME_REQUEST_INTERVAL;
 pub use room::Signal;
+pub use room::lens::{NamePolicy, initials};
 pub use stats::{SfuStats, StatsSnapshot};
 pub use worker::{WorkerLoad, default_workers};
 
-use room::{Room, RoomInput, RoomParts, RoomSettings};
+use room::{Room, RoomEnd, RoomInput, RoomParts, RoomSettings};
 use worker::Worker;
 
 /// How many inputs may wait for a room before datagrams are dropped.
@@ -64,8 +65,14 @@ pub struct SfuConfig {
     pub workers: usize,
     /// The address clients send media to when it differs from the bound one (1:1 NAT).
     pub public_ip: Option<IpAddr>,
-    /// Largest number of participants in one room.
+    /// Largest number of participants in a 1:1 visit.
     pub max_participants: usize,
+    /// Largest number of participants in a group visit, the waiting room included.
+    pub max_group_participants: usize,
+    /// Whether patients and guests of 1:1 visits wait to be admitted (group visits always do).
+    pub waiting_room_in_visits: bool,
+    /// The region's rule for clinicians' names as patients see them.
+    pub names: NamePolicy,
     /// How long a participant whose connection dropped is kept as `reconnecting`.
     pub reconnect_grace: Duration,
     /// STUN/TURN servers handed to clients.
@@ -95,12 +102,19 @@ impl Default for SfuConfig {
             workers: 1,
             public_ip: None,
             max_participants: 2,
+            max_group_participants: DEFAULT_MAX_GROUP_PARTICIPANTS,
+            waiting_room_in_visits: false,
+            names: NamePolicy::default(),
             reconnect_grace: Duration::from_secs(30),
             ice_servers: Vec::new(),
             lifecycle: None,
         }
     }
 }
+
+/// A group visit's default size: 30 patients, 4 staff, and room for guests (interpreters,
+/// relatives).
+pub const DEFAULT_MAX_GROUP_PARTICIPANTS: usize = 40;
 
 /// Who wants to join which room; the server has checked their token.
 #[derive(Debug, Clone)]
@@ -109,6 +123,34 @@ pub struct JoinRequest {
     pub identity: String,
     pub name: String,
     pub role: Role,
+    pub kind: RoomKind,
+    /// The participant's own booking, if the token names one.
+    pub booking: Option<String>,
+    /// When the token was issued (seconds since the epoch): a token issued before a visit
+    /// ended cannot reopen it.
+    pub issued_at: u64,
+}
+
+/// What a host may do in a room. The room checks that the sender is a clinician.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostAction {
+    /// Lets these waiting participants (by participant id) in; all or none.
+    Admit(Vec<String>),
+    AdmitAll,
+    Deny {
+        participant: String,
+        message: Option<String>,
+    },
+    Mute {
+        participant: String,
+        kind: MediaKind,
+    },
+    LowerHand(String),
+    MoveToWaitingRoom(String),
+    Remove(String),
+    Lock(bool),
+    Spotlight(Option<String>),
+    End,
 }
 
 /// What the room tells a participant's session.
@@ -116,14 +158,23 @@ pub struct JoinRequest {
 pub enum Outbound {
     /// Send this message.
     Message(ServerMessage),
-    /// Send `bye` with this reason and close the connection.
-    Close(ByeReason),
+    /// Send `bye` with this reason (and a host's message) and close the connection.
+    Close {
+        reason: ByeReason,
+        message: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum JoinError {
     #[error("the room is full")]
     RoomFull,
+    #[error("the room is of the other kind (1:1 visit or group visit)")]
+    WrongKind,
+    #[error("a host has locked the room")]
+    Locked,
+    #[error("this visit has ended")]
+    Ended,
     #[error("the server is shutting down")]
     ShuttingDown,
     /// The server is draining: rooms already open take joins, no new room opens.
@@ -200,6 +251,9 @@ struct Inner {
     config: SfuConfig,
     workers: Vec<Worker>,
     rooms: DashMap<String, RoomEntry>,
+    /// Rooms whose visit ended, with when (seconds since the epoch): no token issued before
+    /// then reopens them. Kept for the longest a token can be valid.
+    ended: DashMap<String, u64>,
     stats: Arc<SfuStats>,
     next_id: AtomicU64,
     /// Set by [`Sfu::shutdown`]: joins are refused.
@@ -239,6 +293,7 @@ impl Sfu {
                 config,
                 workers,
                 rooms: DashMap::new(),
+                ended: DashMap::new(),
                 stats,
                 next_id: AtomicU64::new(1),
                 shutting_down: AtomicBool::new(false),
@@ -304,13 +359,25 @@ impl Sfu {
         }
     }
 
+    /// Whether the visit in `room` ended at or after `issued_at`: then a token issued then
+    /// may not join it.
+    fn ended_since(&self, room: &str, issued_at: u64) -> bool {
+        self.inner
+            .ended
+            .get(room)
+            .is_some_and(|ended_at| issued_at <= *ended_at)
+    }
+
     /// Puts a participant into a room, opening the room if needed.
     pub async fn join(&self, request: JoinRequest) -> Result<Joined, JoinError> {
         for _ in 0..8 {
             if self.inner.shutting_down.load(Ordering::Relaxed) {
                 return Err(JoinError::ShuttingDown);
             }
-            let Some(room_tx) = self.room_sender(&request.room).await else {
+            if self.ended_since(&request.room, request.issued_at) {
+                return Err(JoinError::Ended);
+            }
+            let Some(room_tx) = self.room_sender(&request.room, request.kind).await else {
                 return Err(JoinError::Draining);
             };
             let session = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
@@ -346,7 +413,7 @@ impl Sfu {
 
     /// The inbox of the room, opened if needed; `None` when it would have to open while the
     /// server is draining.
-    async fn room_sender(&self, room: &str) -> Option<mpsc::Sender<RoomInput>> {
+    async fn room_sender(&self, room: &str, kind: RoomKind) -> Option<mpsc::Sender<RoomInput>> {
         if let Some(entry) = self.inner.rooms.get(room) {
             return Some(entry.tx.clone());
         }
@@ -370,8 +437,12 @@ impl Sfu {
             let worker = &inner.workers[worker::least_loaded(&inner.workers)];
             let actor = Room::new(RoomParts {
                 id: room.to_owned(),
+                kind,
                 settings: RoomSettings {
                     max_participants: inner.config.max_participants,
+                    max_group_participants: inner.config.max_group_participants,
+                    waiting_room_in_visits: inner.config.waiting_room_in_visits,
+                    names: inner.config.names,
                     reconnect_grace: inner.config.reconnect_grace,
                     ice_servers: inner.config.ice_servers.clone(),
                     lifecycle: inner.config.lifecycle.clone(),
@@ -386,8 +457,15 @@ impl Sfu {
             let weak = Arc::downgrade(&self.inner);
             let name = room.to_owned();
             let handle = worker.handle.clone();
-            let on_empty = move || {
+            let on_empty = move |end: RoomEnd| {
                 if let Some(inner) = weak.upgrade() {
+                    if let Some(at) = end.remembered_at {
+                        // Before the room leaves the directory, so no join slips in between.
+                        inner
+                            .ended
+                            .retain(|_, t| t.saturating_add(MAX_TOKEN_LIFETIME_SECS) > at);
+                        inner.ended.insert(name.clone(), at);
+                    }
                     inner
                         .rooms
                         .remove_if(&name, |_, entry| entry.generation == generation);

@@ -56,6 +56,19 @@ impl SignallingClient {
         Ok(())
     }
 
+    /// The next text frame exactly as the server sent it, skipping pings and pongs; a close is
+    /// an error. For tests that assert on what reached the client byte for byte.
+    pub async fn recv_text(&mut self) -> Result<String, ClientError> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                Some(Ok(_)) | None => return Err(ClientError::Closed),
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
+    }
+
     /// The next protocol message or the close, skipping pings and pongs.
     pub async fn next(&mut self) -> Result<Incoming, ClientError> {
         loop {

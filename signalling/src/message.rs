@@ -79,15 +79,47 @@ pub struct CandidateInit {
     pub username_fragment: Option<String>,
 }
 
-/// Whether a participant is connected or the server is waiting for them to come back.
+/// What kind of room a join token opens: a 1:1 video visit or a clinician-hosted group visit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    #[default]
+    Visit,
+    Group,
+}
+
+impl RoomKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoomKind::Visit => "visit",
+            RoomKind::Group => "group",
+        }
+    }
+}
+
+impl std::str::FromStr for RoomKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "visit" => Ok(RoomKind::Visit),
+            "group" => Ok(RoomKind::Group),
+            other => Err(format!(
+                "unknown room kind {other:?}: expected visit or group"
+            )),
+        }
+    }
+}
+
+/// Where a participant is: in the waiting room, in the visit, or lost and expected back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParticipantState {
+    Waiting,
     Active,
     Reconnecting,
 }
 
-/// A participant as the others see it.
+/// A participant as one viewer may see it (the server renders it per viewer).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantInfo {
     pub id: String,
@@ -96,6 +128,23 @@ pub struct ParticipantInfo {
     pub state: ParticipantState,
     pub audio_muted: bool,
     pub video_muted: bool,
+    #[serde(default)]
+    pub hand_raised: bool,
+}
+
+/// One message of the in-call chat, as one viewer may see its sender.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Increasing within the visit.
+    pub id: u64,
+    /// The sender's participant id.
+    pub from: String,
+    /// The sender's name as the viewer may see it.
+    pub name: String,
+    pub role: Role,
+    pub text: String,
+    /// When the server received it, milliseconds since the epoch.
+    pub at: u64,
 }
 
 /// Why a participant left the room.
@@ -105,6 +154,10 @@ pub enum LeftReason {
     Left,
     Timeout,
     Removed,
+    /// A host sent them back to the waiting room.
+    WaitingRoom,
+    /// A host turned them away from the waiting room (seen by staff only).
+    Denied,
 }
 
 /// Why the server is about to close a session on purpose.
@@ -114,6 +167,12 @@ pub enum ByeReason {
     Left,
     Replaced,
     ServerShutdown,
+    /// A host turned the participant away from the waiting room.
+    Denied,
+    /// A host removed the participant from the visit.
+    Removed,
+    /// A host ended the visit for everyone.
+    Ended,
 }
 
 impl ByeReason {
@@ -123,6 +182,20 @@ impl ByeReason {
             ByeReason::Left => 1000,
             ByeReason::Replaced => 4003,
             ByeReason::ServerShutdown => 1001,
+            ByeReason::Denied => 4005,
+            ByeReason::Removed => 4006,
+            ByeReason::Ended => 4007,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ByeReason::Left => "left",
+            ByeReason::Replaced => "replaced",
+            ByeReason::ServerShutdown => "server_shutdown",
+            ByeReason::Denied => "denied",
+            ByeReason::Removed => "removed",
+            ByeReason::Ended => "ended",
         }
     }
 }
@@ -159,6 +232,13 @@ pub enum ErrorCode {
     RateLimited,
     Flood,
     Internal,
+    Forbidden,
+    UnknownParticipant,
+    NotAdmitted,
+    ChatTooLong,
+    RoomLocked,
+    VisitEnded,
+    WrongRoomKind,
 }
 
 impl ErrorCode {
@@ -170,9 +250,12 @@ impl ErrorCode {
             ErrorCode::TokenInvalid
             | ErrorCode::TokenExpired
             | ErrorCode::TokenNotYetValid
-            | ErrorCode::TokenWrongRoom => Some(4001),
+            | ErrorCode::TokenWrongRoom
+            | ErrorCode::WrongRoomKind => Some(4001),
             ErrorCode::JoinTimeout => Some(4002),
             ErrorCode::RoomFull => Some(4004),
+            ErrorCode::VisitEnded => Some(4007),
+            ErrorCode::RoomLocked => Some(4009),
             ErrorCode::Flood => Some(1008),
             _ => None,
         }
@@ -203,6 +286,13 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Flood => "flood",
             ErrorCode::Internal => "internal",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::UnknownParticipant => "unknown_participant",
+            ErrorCode::NotAdmitted => "not_admitted",
+            ErrorCode::ChatTooLong => "chat_too_long",
+            ErrorCode::RoomLocked => "room_locked",
+            ErrorCode::VisitEnded => "visit_ended",
+            ErrorCode::WrongRoomKind => "wrong_room_kind",
         }
     }
 }
@@ -242,6 +332,55 @@ pub enum ClientMessage {
         id: i64,
     },
     Leave,
+    /// Raises or lowers one's own hand.
+    RaiseHand {
+        raised: bool,
+    },
+    /// A chat message to everyone in the visit.
+    Chat {
+        text: String,
+    },
+    // Host actions: only a clinician may send these (the server checks the token's role).
+    /// Lets these waiting participants in.
+    Admit {
+        participants: Vec<String>,
+    },
+    /// Lets everyone in the waiting room in.
+    AdmitAll,
+    /// Turns a waiting participant away, with an optional short message for them.
+    Deny {
+        participant: String,
+        #[serde(default)]
+        message: Option<String>,
+    },
+    /// Mutes a participant's microphone (`audio`) or stops their camera (`video`).
+    MuteParticipant {
+        participant: String,
+        kind: MediaKind,
+    },
+    LowerHand {
+        participant: String,
+    },
+    MoveToWaitingRoom {
+        participant: String,
+    },
+    RemoveParticipant {
+        participant: String,
+    },
+    /// Locks the room (nobody new gets in) or unlocks it.
+    Lock {
+        locked: bool,
+    },
+    /// Shows one participant large for everyone, or nobody (`null`).
+    Spotlight {
+        participant: Option<String>,
+    },
+    /// Ends the visit for everyone.
+    EndVisit,
+    /// Asks for a join link for a guest (interpreter, relative), who enters the waiting room.
+    InviteGuest {
+        name: String,
+    },
 }
 
 const CLIENT_TYPES: &[&str] = &[
@@ -253,7 +392,40 @@ const CLIENT_TYPES: &[&str] = &[
     "set_quality",
     "ping",
     "leave",
+    "raise_hand",
+    "chat",
+    "admit",
+    "admit_all",
+    "deny",
+    "mute_participant",
+    "lower_hand",
+    "move_to_waiting_room",
+    "remove_participant",
+    "lock",
+    "spotlight",
+    "end_visit",
+    "invite_guest",
 ];
+
+impl ClientMessage {
+    /// Whether only a host (a clinician) may send this message.
+    pub fn is_host_action(&self) -> bool {
+        matches!(
+            self,
+            ClientMessage::Admit { .. }
+                | ClientMessage::AdmitAll
+                | ClientMessage::Deny { .. }
+                | ClientMessage::MuteParticipant { .. }
+                | ClientMessage::LowerHand { .. }
+                | ClientMessage::MoveToWaitingRoom { .. }
+                | ClientMessage::RemoveParticipant { .. }
+                | ClientMessage::Lock { .. }
+                | ClientMessage::Spotlight { .. }
+                | ClientMessage::EndVisit
+                | ClientMessage::InviteGuest { .. }
+        )
+    }
+}
 
 /// Why a frame could not be turned into a [`ClientMessage`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -350,10 +522,45 @@ pub enum ServerMessage {
         v: u32,
         room: String,
         session_id: String,
+        #[serde(default)]
+        kind: RoomKind,
         participant: ParticipantInfo,
         participants: Vec<ParticipantInfo>,
         resumed: bool,
         ice_servers: Vec<IceServer>,
+        #[serde(default)]
+        locked: bool,
+        #[serde(default)]
+        spotlight: Option<String>,
+        /// The chat since the visit began (empty while waiting).
+        #[serde(default)]
+        chat: Vec<ChatMessage>,
+    },
+    /// A host let this participant in from the waiting room.
+    Admitted {
+        participants: Vec<ParticipantInfo>,
+        chat: Vec<ChatMessage>,
+        locked: bool,
+        spotlight: Option<String>,
+    },
+    /// A host sent this participant back to the waiting room; its media has stopped.
+    MovedToWaitingRoom,
+    RoomUpdated {
+        locked: bool,
+        spotlight: Option<String>,
+    },
+    Chat {
+        message: ChatMessage,
+    },
+    /// A host muted this participant's microphone or stopped its camera. Only the participant
+    /// can turn it on again (with `mute`).
+    HostMuted {
+        kind: MediaKind,
+    },
+    /// The answer to `invite_guest`.
+    GuestLink {
+        url: String,
+        expires_at: u64,
     },
     Offer {
         pc: PcKind,
@@ -387,6 +594,9 @@ pub enum ServerMessage {
     },
     Bye {
         reason: ByeReason,
+        /// A host's short message (with `denied`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
     },
 }
 
@@ -401,6 +611,13 @@ impl ServerMessage {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn bye(reason: ByeReason) -> Self {
+        ServerMessage::Bye {
+            reason,
+            message: None,
+        }
     }
 }
 

@@ -7,13 +7,17 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::message::{ErrorCode, Role};
+use crate::message::{ErrorCode, Role, RoomKind};
 
 pub const ISSUER: &str = "vardrum";
 pub const AUDIENCE: &str = "vardrum-call";
 
 /// Allowed clock difference for `nbf`, for tokens minted on another machine.
 const NBF_LEEWAY_SECS: u64 = 30;
+
+/// The longest a join token may be valid (`exp` − `nbf`). A server remembers an ended visit for
+/// this long, so no token minted before the end can reopen it.
+pub const MAX_TOKEN_LIFETIME_SECS: u64 = 7 * 24 * 3600;
 
 /// The claims of a join token (see "Join tokens" in `docs/signalling.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +28,12 @@ pub struct JoinClaims {
     pub name: String,
     pub room: String,
     pub role: Role,
+    /// A 1:1 visit (the default when absent) or a group visit.
+    #[serde(default)]
+    pub kind: RoomKind,
+    /// The participant's own booking, which files they upload in the call are kept with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booking: Option<String>,
     pub exp: u64,
     pub nbf: u64,
     pub iat: u64,
@@ -37,6 +47,8 @@ pub struct Grant {
     pub name: String,
     pub room: String,
     pub role: Role,
+    pub kind: RoomKind,
+    pub booking: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,11 +100,32 @@ fn validate_text(field: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A booking id has the same shape as a room id: short, URL-safe.
+pub fn validate_booking_id(booking: &str) -> Result<(), String> {
+    validate_room_id(booking).map_err(|e| e.replace("room id", "booking id"))
+}
+
 impl Grant {
+    /// A grant for a 1:1 visit without a booking.
+    pub fn visit(identity: &str, name: &str, room: &str, role: Role) -> Self {
+        Self {
+            identity: identity.into(),
+            name: name.into(),
+            room: room.into(),
+            role,
+            kind: RoomKind::Visit,
+            booking: None,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         validate_text("identity", &self.identity)?;
         validate_text("name", &self.name)?;
-        validate_room_id(&self.room)
+        validate_room_id(&self.room)?;
+        if let Some(b) = &self.booking {
+            validate_booking_id(b)?;
+        }
+        Ok(())
     }
 }
 
@@ -111,6 +144,11 @@ impl TokenIssuer {
     /// Mints a token valid from `now_unix` for `ttl_secs` seconds.
     pub fn mint(&self, grant: &Grant, now_unix: u64, ttl_secs: u64) -> Result<String, TokenError> {
         grant.validate().map_err(TokenError::Invalid)?;
+        if ttl_secs > MAX_TOKEN_LIFETIME_SECS {
+            return Err(TokenError::Invalid(
+                "a join token may be valid for at most 7 days".into(),
+            ));
+        }
         let claims = JoinClaims {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
@@ -118,6 +156,8 @@ impl TokenIssuer {
             name: grant.name.clone(),
             room: grant.room.clone(),
             role: grant.role,
+            kind: grant.kind,
+            booking: grant.booking.clone(),
             exp: now_unix.saturating_add(ttl_secs),
             nbf: now_unix,
             iat: now_unix,
@@ -157,6 +197,14 @@ impl TokenVerifier {
         validate_text("sub", &claims.sub).map_err(TokenError::Invalid)?;
         validate_text("name", &claims.name).map_err(TokenError::Invalid)?;
         validate_room_id(&claims.room).map_err(TokenError::Invalid)?;
+        if let Some(b) = &claims.booking {
+            validate_booking_id(b).map_err(TokenError::Invalid)?;
+        }
+        if claims.exp.saturating_sub(claims.nbf) > MAX_TOKEN_LIFETIME_SECS {
+            return Err(TokenError::Invalid(
+                "the token is valid for longer than 7 days".into(),
+            ));
+        }
         if now_unix >= claims.exp {
             return Err(TokenError::Expired);
         }
@@ -178,12 +226,87 @@ mod tests {
     const NOW: u64 = 1_800_000_000;
 
     fn grant() -> Grant {
-        Grant {
-            identity: "anna".into(),
-            name: "Anna Berg".into(),
-            room: "visit-42".into(),
-            role: Role::Clinician,
-        }
+        Grant::visit("anna", "Anna Berg", "visit-42", Role::Clinician)
+    }
+
+    #[test]
+    fn kind_and_booking_travel_in_the_token_and_old_tokens_mean_a_visit() {
+        let issuer = TokenIssuer::new(SECRET);
+        let v = TokenVerifier::new(SECRET);
+        let group = Grant {
+            kind: RoomKind::Group,
+            booking: Some("b-123".into()),
+            ..grant()
+        };
+        let claims = v
+            .verify(&issuer.mint(&group, NOW, 600).unwrap(), "visit-42", NOW)
+            .unwrap();
+        assert_eq!(claims.kind, RoomKind::Group);
+        assert_eq!(claims.booking.as_deref(), Some("b-123"));
+        let plain = v
+            .verify(&issuer.mint(&grant(), NOW, 600).unwrap(), "visit-42", NOW)
+            .unwrap();
+        assert_eq!(plain.kind, RoomKind::Visit);
+        assert_eq!(plain.booking, None);
+        // A token without the claims at all (minted before they existed) is a 1:1 visit.
+        let old = serde_json::json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "a", "name": "A",
+            "room": "visit-42", "role": "patient", "exp": NOW + 60, "nbf": NOW, "iat": NOW,
+            "jti": "j"});
+        let old = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &old,
+            &EncodingKey::from_secret(SECRET),
+        )
+        .unwrap();
+        assert_eq!(
+            v.verify(&old, "visit-42", NOW).unwrap().kind,
+            RoomKind::Visit
+        );
+    }
+
+    #[test]
+    fn bad_bookings_kinds_and_lifetimes_are_refused() {
+        let issuer = TokenIssuer::new(SECRET);
+        let bad_booking = Grant {
+            booking: Some("../etc".into()),
+            ..grant()
+        };
+        assert!(issuer.mint(&bad_booking, NOW, 60).is_err());
+        assert!(
+            issuer
+                .mint(&grant(), NOW, MAX_TOKEN_LIFETIME_SECS + 1)
+                .is_err()
+        );
+        let v = TokenVerifier::new(SECRET);
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(SECRET),
+            )
+            .unwrap()
+        };
+        let base = serde_json::json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "a", "name": "A",
+            "room": "visit-42", "role": "patient", "exp": NOW + 60, "nbf": NOW, "iat": NOW,
+            "jti": "j"});
+        let mut kind = base.clone();
+        kind["kind"] = "party".into();
+        assert!(matches!(
+            v.verify(&sign(kind), "visit-42", NOW),
+            Err(TokenError::Invalid(_))
+        ));
+        let mut booking = base.clone();
+        booking["booking"] = "a/b".into();
+        assert!(matches!(
+            v.verify(&sign(booking), "visit-42", NOW),
+            Err(TokenError::Invalid(_))
+        ));
+        let mut long = base.clone();
+        long["exp"] = (NOW + MAX_TOKEN_LIFETIME_SECS + 1).into();
+        assert!(matches!(
+            v.verify(&sign(long), "visit-42", NOW),
+            Err(TokenError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub struct RegionConfig {
     pub identity: IdentityPolicy,
     pub retention: Retention,
     pub features: Features,
+    /// Video visits: the waiting room and which names patients see.
+    #[serde(default)]
+    pub video: VideoPolicy,
     pub privacy_policy: PrivacyPolicy,
     pub texts: Texts,
 }
@@ -129,6 +132,31 @@ pub struct Features {
     /// The automated triage chat (questions, urgency and diagnosis suggestions seen by staff
     /// only). Västerbotten's policy describes it; Jönköping's does not.
     pub automated_triage: bool,
+}
+
+/// What the region's policy says of video visits. Both policies say that in a group visit staff
+/// see every participant's first and last name and a patient sees the others' initials; they
+/// differ on whether that holds in every call (Jönköping: it is said of video calls in general).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VideoPolicy {
+    /// A patient or guest in a 1:1 visit sees the clinician's full name (else initials).
+    pub patients_see_staff_names_in_visits: bool,
+    /// A patient or guest in a group visit sees clinicians' full names (else initials).
+    pub patients_see_staff_names_in_groups: bool,
+    /// Patients and guests of 1:1 visits wait in the waiting room until a clinician admits
+    /// them (group visits always have one).
+    pub waiting_room_in_visits: bool,
+}
+
+impl Default for VideoPolicy {
+    fn default() -> Self {
+        Self {
+            patients_see_staff_names_in_visits: true,
+            patients_see_staff_names_in_groups: false,
+            waiting_room_in_visits: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -28,7 +28,7 @@ use vardrum_signalling::client::{Incoming, SignallingClient};
 use vardrum_signalling::token::{Grant, TokenIssuer};
 use vardrum_signalling::{
     ByeReason, CandidateInit, ClientMessage, PROTOCOL_VERSION, ParticipantInfo, PcKind, Role,
-    ServerMessage,
+    RoomKind, ServerMessage,
 };
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -91,6 +91,28 @@ impl TestServer {
         self.token_at(room, identity, role, now_unix(), 3600)
     }
 
+    /// A token for a group visit, with a real-looking name and an optional booking, issued
+    /// `issued_later` seconds from now (a token issued after a visit ended opens a new one).
+    pub fn group_token(
+        &self,
+        room: &str,
+        identity: &str,
+        name: &str,
+        role: Role,
+        booking: Option<&str>,
+        issued_later: u64,
+    ) -> String {
+        let grant = Grant {
+            identity: identity.into(),
+            name: name.into(),
+            room: room.into(),
+            role,
+            kind: RoomKind::Group,
+            booking: booking.map(str::to_owned),
+        };
+        mint_grant(&self.secret, &grant, now_unix() + issued_later, 600)
+    }
+
     pub fn token_at(&self, room: &str, identity: &str, role: Role, now: u64, ttl: u64) -> String {
         mint_token(&self.secret, room, identity, role, now, ttl)
     }
@@ -137,17 +159,14 @@ pub fn mint_token(
     now: u64,
     ttl: u64,
 ) -> String {
+    let grant = Grant::visit(identity, &format!("Name of {identity}"), room, role);
+    mint_grant(secret, &grant, now, ttl)
+}
+
+/// Mints a token for any grant (group visits, bookings).
+pub fn mint_grant(secret: &[u8], grant: &Grant, now: u64, ttl: u64) -> String {
     TokenIssuer::new(secret)
-        .mint(
-            &Grant {
-                identity: identity.into(),
-                name: format!("Name of {identity}"),
-                room: room.into(),
-                role,
-            },
-            now,
-            ttl,
-        )
+        .mint(grant, now, ttl)
         .expect("mint")
 }
 
@@ -189,9 +208,10 @@ pub async fn expect_close(client: &mut SignallingClient, code: u16) {
 
 /// The server says `bye` with `reason`, then closes with `code`.
 pub async fn expect_bye(client: &mut SignallingClient, reason: ByeReason, code: u16) {
-    assert_eq!(
-        client.recv().await.expect("bye"),
-        ServerMessage::Bye { reason }
+    let got = client.recv().await.expect("bye");
+    assert!(
+        matches!(&got, ServerMessage::Bye { reason: r, .. } if *r == reason),
+        "expected bye {reason:?}, got {got:?}"
     );
     expect_close(client, code).await;
 }
@@ -208,6 +228,9 @@ pub struct Received {
     /// (publisher id, "audio"/"video") → the track id of the subscriber offer (the publication
     /// id), which `set_quality` names.
     pub tracks: HashMap<(String, String), String>,
+    /// Stream id of each incoming track (the publisher's participant id) → the sender named in
+    /// its payloads (the publisher's token identity).
+    pub streams: HashMap<String, String>,
     pub roster: Vec<ServerMessage>,
     pub publisher_state: Option<RTCPeerConnectionState>,
     pub subscriber_state: Option<RTCPeerConnectionState>,
@@ -240,13 +263,25 @@ impl Received {
             .unwrap_or(0)
     }
 
-    pub fn left(&self, id: &str) -> bool {
+    /// The participant id of the publisher whose payloads name `identity` (others know a
+    /// participant only by that opaque id); `identity` itself when no media of it came yet.
+    pub fn id_of(&self, identity: &str) -> String {
+        self.streams
+            .iter()
+            .find(|(_, sender)| *sender == identity)
+            .map_or_else(|| identity.to_owned(), |(stream, _)| stream.clone())
+    }
+
+    /// Whether the participant whose media names `identity` has left.
+    pub fn left(&self, identity: &str) -> bool {
+        let id = self.id_of(identity);
         self.roster.iter().any(|m| {
-            matches!(m, ServerMessage::ParticipantLeft { participant_id, .. } if participant_id == id)
+            matches!(m, ServerMessage::ParticipantLeft { participant_id, .. } if *participant_id == id)
         })
     }
 
-    pub fn last_update_of(&self, id: &str) -> Option<ParticipantInfo> {
+    pub fn last_update_of(&self, identity: &str) -> Option<ParticipantInfo> {
+        let id = self.id_of(identity);
         self.roster.iter().rev().find_map(|m| match m {
             ServerMessage::ParticipantUpdated { participant } if participant.id == id => {
                 Some(participant.clone())
@@ -275,9 +310,10 @@ pub fn layer_payload(sender: &str, rid: &str, seq: u32, keyframe: bool, len: usi
     Bytes::from(p)
 }
 
-/// The kind and packet number of an intact payload from `sender` of a `kind` track (`video.RID`
-/// for simulcast layers), or `None` if it is damaged.
-fn check_payload(data: &[u8], sender: &str, kind: &str) -> Option<(String, u32)> {
+/// The sender, kind and packet number of an intact payload (`video.RID` for simulcast layers),
+/// or `None` if it is damaged. The sender comes from the payload: others know a participant
+/// only by an opaque id (the stream id), never by its token's `sub`.
+fn parse_payload(data: &[u8], kind: &str) -> Option<(String, String, u32)> {
     let data = match data.first() {
         Some(0x10 | 0x00) if kind == "video" => data.get(2..)?,
         _ => data,
@@ -289,8 +325,8 @@ fn check_payload(data: &[u8], sender: &str, kind: &str) -> Option<(String, u32)>
     };
     let seq = seq.parse::<u32>().ok()?;
     let kind_ok = k == kind || k.strip_prefix("video.").is_some() && kind == "video";
-    (s == sender && kind_ok && payload(sender, k, seq, data.len()).as_ref() == data)
-        .then(|| (k.to_owned(), seq))
+    (kind_ok && payload(s, k, seq, data.len()).as_ref() == data)
+        .then(|| (s.to_owned(), k.to_owned(), seq))
 }
 
 enum PcEvent {
@@ -322,23 +358,24 @@ impl PeerConnectionEventHandler for Handler {
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let received = self.received.clone();
         tokio::spawn(async move {
-            // The stream id is the publisher's participant id (docs/signalling.md).
-            let publisher = track.stream_id().await.to_string();
+            // The stream id is the publisher's opaque participant id (docs/signalling.md); who
+            // sent it is read from the payloads.
+            let stream = track.stream_id().await.to_string();
             let kind = match track.kind().await {
                 RtpCodecKind::Audio => "audio",
                 _ => "video",
             };
             let track_id = track.track_id().await.to_string();
-            received.send_modify(|r| {
-                r.tracks
-                    .insert((publisher.clone(), kind.to_owned()), track_id);
-            });
             while let Some(event) = track.poll().await {
                 if let TrackRemoteEvent::OnRtpPacket(packet) = event {
-                    let intact = check_payload(&packet.payload, &publisher, kind);
+                    let intact = parse_payload(&packet.payload, kind);
                     received.send_modify(|r| match intact {
-                        Some((kind, number)) => {
-                            let key = (publisher.clone(), kind);
+                        Some((sender, layer, number)) => {
+                            r.streams.insert(stream.clone(), sender.clone());
+                            r.tracks
+                                .entry((sender.clone(), kind.to_owned()))
+                                .or_insert_with(|| track_id.clone());
+                            let key = (sender, layer);
                             *r.packets.entry(key.clone()).or_default() += 1;
                             r.numbers.entry(key).or_default().insert(number);
                         }

@@ -1,0 +1,118 @@
+//! A participant's media while it is in the visit: its two peer connections, what it publishes
+//! and what it receives. It exists only while the participant is admitted and connected (the
+//! membership side says when, with `Effect::MediaUp` and `Effect::MediaDown`).
+
+use std::sync::Arc;
+
+use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+use vardrum_signalling::{MediaKind, PcKind, Quality, ServerMessage};
+
+use super::membership::Outbox;
+use crate::Outbound;
+use crate::peer::Peer;
+use crate::simulcast::{Layer, Rewriter};
+
+/// A track a participant publishes.
+pub(super) struct Publication {
+    pub id: Arc<str>,
+    /// The track's id inside the publisher's peer connection.
+    pub track_id: String,
+    pub receiver_id: RTCRtpReceiverId,
+    pub kind: RtpCodecKind,
+    pub codec: RTCRtpCodec,
+    /// Its RTP streams: one, or one per simulcast layer, added as their packets arrive.
+    pub layers: Vec<Layer>,
+    /// Whether the track came with rids (simulcast): then layers are switched at keyframes.
+    pub simulcast: bool,
+}
+
+impl Publication {
+    pub fn layer_mut(&mut self, ssrc: u32) -> Option<&mut Layer> {
+        self.layers.iter_mut().find(|l| l.ssrc == ssrc)
+    }
+}
+
+/// A publication forwarded to one subscriber.
+pub(super) struct Subscription {
+    /// The publisher's key (see [`Media::key`]).
+    pub publisher: Arc<str>,
+    pub publication: Arc<str>,
+    pub sender_id: RTCRtpSenderId,
+    pub ssrc: u32,
+    pub kind: RtpCodecKind,
+    pub mime_type: String,
+    /// The payload type the subscriber negotiated for the codec; known once it answered.
+    pub payload_type: Option<u8>,
+    /// The simulcast layer it asked for (high unless it said otherwise).
+    pub quality: Quality,
+    /// Which layer it is on and how its packets are renumbered.
+    pub rewriter: Rewriter,
+}
+
+pub(super) struct Media {
+    /// The participant's key (its token's `sub`): routes datagrams, never sent to anyone.
+    pub key: Arc<str>,
+    /// The opaque participant id: the stream id of its tracks in others' subscriber offers.
+    pub id: Arc<str>,
+    pub session: u64,
+    pub out: Outbox,
+    pub publisher: Option<Peer>,
+    pub subscriber: Option<Peer>,
+    pub offer_outstanding: bool,
+    pub renegotiate: bool,
+    /// Tracks that opened on the publisher connection but have sent no packet yet.
+    pub opened_tracks: Vec<(String, RTCRtpReceiverId)>,
+    pub publications: Vec<Publication>,
+    pub subscriptions: Vec<Subscription>,
+    /// A host muted this kind: its packets are not forwarded until the participant unmutes.
+    pub blocked_audio: bool,
+    pub blocked_video: bool,
+}
+
+impl Media {
+    pub fn new(key: Arc<str>, id: Arc<str>, session: u64, out: Outbox) -> Self {
+        Self {
+            key,
+            id,
+            session,
+            out,
+            publisher: None,
+            subscriber: None,
+            offer_outstanding: false,
+            renegotiate: false,
+            opened_tracks: Vec::new(),
+            publications: Vec::new(),
+            subscriptions: Vec::new(),
+            blocked_audio: false,
+            blocked_video: false,
+        }
+    }
+
+    pub fn peer_mut(&mut self, pc: PcKind) -> Option<&mut Peer> {
+        match pc {
+            PcKind::Publisher => self.publisher.as_mut(),
+            PcKind::Subscriber => self.subscriber.as_mut(),
+        }
+    }
+
+    pub fn send(&self, message: ServerMessage) {
+        let _ = self.out.send(Outbound::Message(message));
+    }
+
+    pub fn block(&mut self, kind: MediaKind, blocked: bool) {
+        match kind {
+            MediaKind::Audio => self.blocked_audio = blocked,
+            MediaKind::Video => self.blocked_video = blocked,
+        }
+    }
+
+    /// Whether packets of this kind from this participant may be forwarded.
+    pub fn forwards(&self, kind: RtpCodecKind) -> bool {
+        match kind {
+            RtpCodecKind::Audio => !self.blocked_audio,
+            RtpCodecKind::Video => !self.blocked_video,
+            _ => true,
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Negotiation: the offers and answers of a participant's two peer connections. The client
+//! offers on its publisher connection and the server answers; the server offers everyone
+//! else's tracks on the subscriber connection, one offer at a time, and offers again when the
+//! set of tracks changed while an offer was outstanding.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use vardrum_signalling::{CandidateInit, ErrorCode, PcKind, ServerMessage};
+
+use super::Room;
+use crate::mux::PeerKey;
+use crate::peer::{Peer, PeerContext};
+
+impl Room {
+    pub(super) fn publisher_offer(&mut self, id: &Arc<str>, sdp: String, now: Instant) {
+        let Some(i) = self.index(id) else { return };
+        if self.media[i].publisher.is_none() {
+            let key = PeerKey {
+                participant: id.clone(),
+                session: self.media[i].session,
+                pc: PcKind::Publisher,
+            };
+            match Peer::new(&self.peer_context(), key, now) {
+                Ok(peer) => self.media[i].publisher = Some(peer),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not create a peer connection");
+                    self.media[i].send(ServerMessage::error(
+                        ErrorCode::Internal,
+                        "the server could not create a peer connection",
+                    ));
+                    return;
+                }
+            }
+        }
+        let p = &mut self.media[i];
+        let Some(peer) = p.publisher.as_mut() else {
+            return;
+        };
+        let result = (|| {
+            let offer = RTCSessionDescription::offer(sdp)?;
+            peer.pc.set_remote_description(now, offer)?;
+            let answer = peer.pc.create_answer(None)?;
+            peer.pc.set_local_description(now, answer)?;
+            Ok::<_, rtc::shared::error::Error>(())
+        })();
+        match result {
+            Ok(()) => {
+                peer.apply_early_arrivals();
+                let sdp = peer
+                    .pc
+                    .local_description()
+                    .map(|d| d.sdp)
+                    .unwrap_or_default();
+                p.send(ServerMessage::Answer {
+                    pc: PcKind::Publisher,
+                    sdp,
+                });
+            }
+            Err(e) => {
+                // A failed first offer leaves no half-made connection behind.
+                if peer.pc.current_remote_description().is_none() {
+                    p.publisher = None;
+                }
+                p.send(ServerMessage::error(
+                    ErrorCode::BadSdp,
+                    format!("the offer could not be applied: {e}"),
+                ));
+            }
+        }
+        self.pump(id, PcKind::Publisher, now);
+    }
+
+    pub(super) fn subscriber_answer(&mut self, id: &Arc<str>, sdp: String, now: Instant) {
+        let Some(i) = self.index(id) else { return };
+        let p = &mut self.media[i];
+        if !p.offer_outstanding {
+            p.send(ServerMessage::error(
+                ErrorCode::UnexpectedAnswer,
+                "no subscriber offer is waiting for an answer",
+            ));
+            return;
+        }
+        let Some(peer) = p.subscriber.as_mut() else {
+            return;
+        };
+        let result = RTCSessionDescription::answer(sdp)
+            .and_then(|answer| peer.pc.set_remote_description(now, answer));
+        if let Err(e) = result {
+            p.send(ServerMessage::error(
+                ErrorCode::BadSdp,
+                format!("the answer could not be applied: {e}"),
+            ));
+            return;
+        }
+        peer.apply_early_arrivals();
+        p.offer_outstanding = false;
+        // Learn the payload type each subscription goes out with on this connection.
+        let mut newly_bound = Vec::new();
+        for sub in p
+            .subscriptions
+            .iter_mut()
+            .filter(|s| s.payload_type.is_none())
+        {
+            let Some(mut sender) = peer.pc.rtp_sender(sub.sender_id) else {
+                continue;
+            };
+            sub.payload_type = sender
+                .get_parameters()
+                .rtp_parameters
+                .codecs
+                .iter()
+                .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(&sub.mime_type))
+                .map(|c| c.payload_type);
+            if sub.payload_type.is_some() && sub.kind == RtpCodecKind::Video {
+                newly_bound.push((sub.publisher.clone(), sub.publication.clone(), sub.quality));
+            }
+        }
+        let connected = peer.connected;
+        let again = std::mem::take(&mut p.renegotiate);
+        if connected {
+            for (publisher, publication, quality) in newly_bound {
+                let target = self.target_layer(&publisher, &publication, quality, now);
+                self.request_keyframe(&publisher, &publication, target, now);
+            }
+        }
+        if again {
+            self.negotiate_subscriber(id, now);
+        }
+        self.pump(id, PcKind::Subscriber, now);
+    }
+
+    /// A trickled candidate of the client for one of its connections.
+    pub(super) fn candidate(
+        &mut self,
+        key: &Arc<str>,
+        pc: PcKind,
+        candidate: Option<CandidateInit>,
+        now: Instant,
+    ) {
+        let Some(i) = self.index(key) else { return };
+        let result = match self.media[i].peer_mut(pc) {
+            Some(peer) => peer.add_remote_candidate(candidate),
+            None => Err(format!("there is no {pc:?} connection to add it to").to_lowercase()),
+        };
+        if let Err(message) = result {
+            self.media[i].send(ServerMessage::error(ErrorCode::BadCandidate, message));
+        }
+        self.pump(key, pc, now);
+    }
+
+    pub(super) fn peer_context(&self) -> PeerContext<'_> {
+        PeerContext {
+            advertised: self.advertised,
+            routes: &self.routes,
+            room_tx: &self.tx,
+        }
+    }
+
+    /// Sends a subscriber offer now, or as soon as the outstanding one is answered.
+    pub(super) fn negotiate_subscriber(&mut self, id: &Arc<str>, now: Instant) {
+        let Some(i) = self.index(id) else { return };
+        let p = &mut self.media[i];
+        if p.offer_outstanding {
+            p.renegotiate = true;
+            return;
+        }
+        let Some(peer) = p.subscriber.as_mut() else {
+            return;
+        };
+        let result = peer
+            .pc
+            .create_offer(None)
+            .and_then(|offer| peer.pc.set_local_description(now, offer));
+        match result {
+            Ok(()) => {
+                let sdp = peer
+                    .pc
+                    .local_description()
+                    .map(|d| d.sdp)
+                    .unwrap_or_default();
+                p.offer_outstanding = true;
+                p.send(ServerMessage::Offer {
+                    pc: PcKind::Subscriber,
+                    sdp,
+                });
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not create a subscriber offer");
+                p.send(ServerMessage::error(
+                    ErrorCode::Internal,
+                    "the server could not update the incoming media",
+                ));
+            }
+        }
+        self.mark_dirty(id, PcKind::Subscriber);
+    }
+}
