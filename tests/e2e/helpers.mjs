@@ -278,10 +278,14 @@ export function waitForReady(proc, stdoutLines = [], timeout = 30000) {
 
 /**
  * Mints a join link for a new identity with `vardrum token` and resolves to it, pointed at
- * `baseUrl`. Throws unless the link names `/call/{room}` and carries a JWT in its fragment.
+ * `baseUrl`; `kind` (`visit` or `group`) and `booking` are passed on when given. Throws unless
+ * the link names `/call/{room}` and carries a JWT in its fragment.
  */
-export async function mintLink({ bin, dataDir, room, name, role, baseUrl }) {
-  const stdout = await run(bin, ['token', '--data-dir', dataDir, '--room', room, '--name', name, '--role', role], { cwd: repoRoot });
+export async function mintLink({ bin, dataDir, room, name, role, baseUrl, kind, booking }) {
+  const args = ['token', '--data-dir', dataDir, '--room', room, '--name', name, '--role', role];
+  if (kind) args.push('--kind', kind);
+  if (booking) args.push('--booking', booking);
+  const stdout = await run(bin, args, { cwd: repoRoot });
   const last = stdout.split('\n').map((line) => line.trim()).filter(Boolean).at(-1);
   if (!last) throw new Error(`vardrum token printed nothing for ${name}`);
   const printed = new URL(last);

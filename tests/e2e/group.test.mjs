@@ -1,0 +1,272 @@
+// End-to-end test of a group visit: a real vardrum server, a clinician host and three patients in headless chromium (one with the camera refused); waiting room, admitting, media, names, chat, ending, and axe-core on every screen.
+
+import assert from 'node:assert/strict';
+import { access, constants, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import {
+  axeViolations, launchPerson, mintLink, repoRoot, startServer, stopProcess, tempDir, waitForReady,
+  waitForRemoteMedia, withLogs,
+} from './helpers.mjs';
+
+const BIN = path.resolve(repoRoot, process.env.VARDRUM_BIN ?? 'target/debug/vardrum');
+const ROOM = 'e2e-group';
+const MEDIA_TIMEOUT = 45000;
+const STEP_TIMEOUT = 15000;
+
+/**
+ * The people: a host and three patients. The patients' names share no part with each other or
+ * with the host, so a page that shows any part of another patient's name is caught.
+ */
+const HOST = { label: 'host', name: 'Anna Berg', role: 'clinician', booking: 'booking-host' };
+const PATIENTS = [
+  { label: 'nils', name: 'Nils Olof Persson', initials: 'N. O. P.', role: 'patient', booking: 'booking-1' },
+  { label: 'greta', name: 'Greta Lindqvist', initials: 'G. L.', role: 'patient', booking: 'booking-2' },
+  // Refuses the camera: joins with sound only.
+  { label: 'sven', name: 'Sven Åkesson', initials: 'S. Å.', role: 'patient', booking: 'booking-3', noCamera: true },
+];
+const EVERYONE = [HOST, ...PATIENTS];
+
+let dataDir;
+let server;
+const serverStdout = [];
+let baseUrl;
+
+function dumps() {
+  const out = { 'vardrum stdout': serverStdout.join('\n'), 'vardrum stderr': server?.stderr() ?? '' };
+  for (const who of EVERYONE) out[`${who.label} (browser console)`] = who.browser?.logs.join('\n') ?? '';
+  return out;
+}
+
+/** Refuses every camera request, as a patient who says no to the camera (audio-only requests work). */
+function refuseCamera() {
+  const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    if (constraints?.video) throw new DOMException('the camera was refused', 'NotAllowedError');
+    return real(constraints);
+  };
+}
+
+const waitFor = (page, fn, arg, timeout = STEP_TIMEOUT) => page.waitForFunction(fn, arg, { timeout });
+const waitForScreen = (page, screen, timeout = STEP_TIMEOUT) =>
+  waitFor(page, (screen) => window.vardrum?.screen === screen, screen, timeout);
+const waitForState = (page, states, timeout = STEP_TIMEOUT) =>
+  waitFor(page, (states) => states.includes(window.vardrum?.state), [].concat(states), timeout);
+
+/** Opens the link, waits for the device check to be ready and joins. */
+async function joinFromDeviceCheck(who) {
+  await who.page.goto(who.link);
+  await waitForState(who.page, ['prejoin', 'prejoin_audio']);
+  await who.page.locator('#join').click();
+}
+
+/**
+ * Waits until `count` remote tiles show decoded video (a `<video>` with a picture size), and
+ * resolves to their participant ids.
+ */
+async function waitForRemoteVideos(page, count) {
+  const handle = await page.waitForFunction((count) => {
+    const playing = [...document.querySelectorAll('.tile:not(.tile-self)')]
+      .filter((tile) => tile.querySelector('video').videoWidth > 0)
+      .map((tile) => tile.dataset.participant);
+    return playing.length >= count ? playing : false;
+  }, count, { timeout: MEDIA_TIMEOUT, polling: 250 });
+  return handle.jsonValue();
+}
+
+/** All the text a page holds for a person: what it shows, its markup, and the test hooks' state. */
+const everythingOn = (page) => page.evaluate(() => [
+  document.body.innerText,
+  document.documentElement.outerHTML,
+  JSON.stringify(window.vardrum.participants),
+  JSON.stringify(window.vardrum.self),
+].join('\n'));
+
+before(async () => {
+  try {
+    await access(BIN, constants.X_OK);
+  } catch {
+    throw new Error(`no vardrum binary at ${BIN}: run \`cargo build\` first or set VARDRUM_BIN`);
+  }
+  dataDir = await tempDir('group-data');
+  server = startServer({ bin: BIN, dataDir });
+  await withLogs(dumps, async () => {
+    baseUrl = await waitForReady(server, serverStdout);
+    for (const who of EVERYONE) {
+      who.link = await mintLink({ bin: BIN, dataDir, room: ROOM, name: who.name, role: who.role, baseUrl, kind: 'group', booking: who.booking });
+      who.browser = await launchPerson(who.label);
+      who.page = who.browser.page;
+      if (who.noCamera) await who.page.addInitScript(refuseCamera);
+    }
+  });
+});
+
+after(async () => {
+  if (process.env.E2E_VERBOSE) {
+    for (const [name, text] of Object.entries(dumps())) console.error(`\n----- ${name} -----\n${text}`);
+  }
+  for (const who of EVERYONE) await who.browser?.close();
+  await stopProcess(server?.child);
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('a group visit with a host and three patients', { concurrency: false, timeout: 300000 }, () => {
+  const [nils, greta, sven] = PATIENTS;
+
+  test('the host enters directly; the patients check their devices and wait', () => withLogs(dumps, async () => {
+    await joinFromDeviceCheck(HOST);
+    await waitForScreen(HOST.page, 'call');
+    assert.equal(await HOST.page.evaluate(() => window.vardrum.kind), 'group');
+
+    await nils.page.goto(nils.link);
+    await waitForState(nils.page, 'prejoin');
+    await waitFor(nils.page, () => document.getElementById('prejoin-video').videoWidth > 0);
+    assert.deepEqual(await axeViolations(nils.page), [], 'pre-join screen');
+    await nils.page.locator('#join').click();
+
+    await joinFromDeviceCheck(greta);
+
+    // Sven's camera is refused: the device check says so and he joins with sound only.
+    await sven.page.goto(sven.link);
+    await waitForState(sven.page, 'prejoin_audio');
+    assert.equal(await sven.page.locator('#status').textContent(), 'The camera could not be used. You will join with sound only.');
+    await sven.page.locator('#join').click();
+
+    for (const who of PATIENTS) {
+      await waitForScreen(who.page, 'waiting');
+      assert.equal(await who.page.locator('#waiting-heading').textContent(), 'The host will let you in');
+      assert.equal(await who.page.evaluate(() => window.vardrum.publisher), null, `${who.label} sends nothing from the waiting room`);
+      assert.deepEqual(await who.page.evaluate(() => window.vardrum.participants), [], `${who.label} sees nobody while waiting`);
+    }
+    assert.deepEqual(await axeViolations(greta.page), [], 'waiting screen');
+
+    // The host sees everyone waiting, by full name.
+    await HOST.page.locator('#host-toggle').click();
+    await waitFor(HOST.page, () => document.querySelectorAll('#waiting-list li').length === 3);
+    assert.deepEqual((await HOST.page.locator('#waiting-list .person-name').allTextContents()).sort(),
+      PATIENTS.map((p) => p.name).sort());
+  }));
+
+  test('the host admits one patient, then everyone else', () => withLogs(dumps, async () => {
+    await HOST.page.locator('#waiting-list li', { hasText: nils.name }).getByRole('button', { name: 'Admit' }).click();
+    await waitForScreen(nils.page, 'call');
+    assert.equal(await nils.page.locator('#flash-text').textContent(), 'You have been let in.');
+    assert.equal(await greta.page.evaluate(() => window.vardrum.screen), 'waiting', 'only the one admitted gets in');
+
+    await waitFor(HOST.page, () => document.querySelectorAll('#waiting-list li').length === 2);
+    await HOST.page.locator('#admit-all').click();
+    for (const who of [greta, sven]) await waitForScreen(who.page, 'call');
+    await waitFor(HOST.page, () => document.querySelectorAll('#waiting-list li').length === 0);
+    assert.ok(await HOST.page.locator('#waiting-none').isVisible());
+  }));
+
+  test('every page decodes the others\' video and audio; the camera-less patient is an avatar', () => withLogs(dumps, async () => {
+    // Three others each; everyone but Sven sends video.
+    const videoFrom = (who) => EVERYONE.filter((other) => other !== who && !other.noCamera).length;
+    await Promise.all(EVERYONE.map(async (who) => {
+      await waitForRemoteMedia(who.page, { timeout: MEDIA_TIMEOUT });
+      const playing = await waitForRemoteVideos(who.page, videoFrom(who));
+      assert.equal(playing.length, videoFrom(who), `${who.label} decodes ${videoFrom(who)} videos`);
+    }));
+    for (const who of EVERYONE) await waitForState(who.page, 'connected');
+
+    // Sven's tile shows initials where his video would be.
+    const svenId = await HOST.page.evaluate((name) => window.vardrum.participants.find((p) => p.name === name)?.id, sven.name);
+    const svenTile = HOST.page.locator(`.tile[data-participant="${svenId}"]`);
+    assert.ok(await svenTile.evaluate((el) => el.classList.contains('no-video')));
+    assert.equal(await svenTile.locator('.tile-placeholder').textContent(), 'SÅ');
+    assert.ok(await svenTile.locator('.tile-placeholder').isVisible());
+    assert.match(await sven.page.evaluate(() => window.vardrum.publisher.localDescription.sdp), /m=audio/);
+    assert.doesNotMatch(await sven.page.evaluate(() => window.vardrum.publisher.localDescription.sdp), /m=video/);
+  }));
+
+  test('group visits publish simulcast: three layers q, h, f', () => withLogs(dumps, async () => {
+    for (const who of [HOST, nils, greta]) {
+      const layers = await who.page.evaluate(() => {
+        const sender = window.vardrum.publisher.getSenders().find((s) => s.track?.kind === 'video');
+        return sender.getParameters().encodings.map((e) => [e.rid, e.scaleResolutionDownBy]);
+      });
+      assert.deepEqual(layers, [['q', 4], ['h', 2], ['f', 1]], `${who.label} sends three layers`);
+      assert.match(await who.page.evaluate(() => window.vardrum.publisher.remoteDescription.sdp), /a=simulcast:recv q;h;f/,
+        'the server accepts the layers');
+    }
+  }));
+
+  test('a patient never sees another patient\'s name, only initials; the host sees full names', () => withLogs(dumps, async () => {
+    for (const who of PATIENTS) {
+      const page = who.page;
+      const seen = await page.evaluate(() => window.vardrum.participants.map((p) => ({ name: p.name, role: p.role })));
+      const others = PATIENTS.filter((p) => p !== who);
+      for (const other of others) assert.ok(seen.some((p) => p.name === other.initials && p.role === 'patient'), `${who.label} sees ${other.initials}`);
+      // Staff too by initials in a group visit (video.patients_see_staff_names_in_groups, default false).
+      assert.ok(seen.some((p) => p.name === 'A. B.' && p.role === 'clinician'), `${who.label} sees the host as A. B.`);
+      for (const p of seen) assert.match(p.name, /^(\p{Lu}\. ){0,2}\p{Lu}\.$/u, `${who.label} sees only initials: ${p.name}`);
+
+      const text = await everythingOn(page);
+      for (const other of [...others, HOST]) {
+        for (const part of other.name.split(' ')) {
+          // As a whole word: "Sven" is in "Svenska" on the language button.
+          const at = text.search(new RegExp(`(?<!\\p{L})${part}(?!\\p{L})`, 'u'));
+          assert.equal(at, -1, `${who.label}'s page holds "${part}" of ${other.label}'s name: …${text.slice(Math.max(0, at - 120), at + 60)}…`);
+        }
+      }
+      const tileNames = await page.locator('.tile:not(.tile-self) .tile-name').allTextContents();
+      assert.deepEqual(tileNames.sort(), [`A. B. (care staff)`, ...others.map((o) => `${o.initials} (patient)`)].sort());
+      // Their own name, in full, only on their own tile.
+      assert.equal(await page.locator('.tile-self .tile-name').textContent(), `You (${who.name})`);
+    }
+    const seenByHost = await HOST.page.evaluate(() => window.vardrum.participants.map((p) => p.name));
+    assert.deepEqual(seenByHost.sort(), PATIENTS.map((p) => p.name).sort());
+  }));
+
+  test('a chat message from one patient reaches every page', () => withLogs(dumps, async () => {
+    const text = 'Hello everyone, Nils here. e2e-chat-marker';
+    await nils.page.locator('#chat-toggle').click();
+    await nils.page.locator('#chat-input').fill(text);
+    await nils.page.locator('#chat-input').press('Enter');
+    for (const who of EVERYONE) {
+      await waitFor(who.page, (text) => window.vardrum && document.getElementById('chat-list').textContent.includes(text), text);
+      const sender = await who.page.locator('#chat-list li', { hasText: text }).locator('.chat-sender').textContent();
+      // The sender as this viewer may see them: the host and Nils himself see the full name.
+      assert.equal(sender, who === HOST || who === nils ? nils.name : nils.initials, `${who.label} sees the sender as the server named them`);
+      assert.match(await who.page.locator('#chat-list li', { hasText: text }).locator('time').getAttribute('datetime'), /^\d{4}-\d\d-\d\dT/);
+    }
+    // Closed panels count the message.
+    await waitFor(greta.page, () => document.getElementById('chat-unread').textContent === '1 new');
+    for (const who of EVERYONE) {
+      assert.ok(!who.browser.logs.some((line) => line.includes('e2e-chat-marker')), `${who.label}'s console never shows chat text`);
+    }
+  }));
+
+  test('the in-call screens pass axe with the host panel and the chat open', () => withLogs(dumps, async () => {
+    assert.ok(await HOST.page.locator('#host-panel').isVisible());
+    assert.deepEqual(await axeViolations(HOST.page), [], 'host: in call, host panel open');
+    await HOST.page.locator('#chat-toggle').click();
+    assert.ok(await HOST.page.locator('#chat-panel').isVisible());
+    assert.deepEqual(await axeViolations(HOST.page), [], 'host: in call, chat open');
+    assert.deepEqual(await axeViolations(nils.page), [], 'patient: in call, chat open');
+    await HOST.page.locator('#host-toggle').click();
+  }));
+
+  test('the host ends the visit: every page says so, and the link no longer opens it', () => withLogs(dumps, async () => {
+    await HOST.page.locator('#end-visit').click();
+    assert.equal(await HOST.page.locator('#confirm-title').textContent(), 'End the visit for everyone?');
+    await HOST.page.locator('#confirm-ok').click();
+    for (const who of EVERYONE) {
+      await waitForState(who.page, 'ended');
+      assert.equal(await who.page.locator('#status').textContent(), 'The host ended the visit.');
+      assert.ok(await who.page.locator('#controls').isHidden());
+      assert.equal(await who.page.locator('.tile').count(), 0);
+    }
+    assert.deepEqual(await axeViolations(greta.page), [], 'ended screen');
+
+    // The same link again (a reload: going to the same address would only move to the
+    // fragment): the server remembers the visit as ended.
+    await nils.page.reload();
+    await waitForState(nils.page, 'prejoin');
+    await nils.page.locator('#join').click();
+    await waitForState(nils.page, 'visit_ended');
+    assert.equal(await nils.page.locator('#status').textContent(), 'This visit has ended.');
+  }));
+});
