@@ -41,7 +41,7 @@ use dashmap::DashMap;
 use tokio::sync::{mpsc, oneshot, watch};
 use vardrum_signalling::message::IceServer;
 use vardrum_signalling::token::MAX_TOKEN_LIFETIME_SECS;
-use vardrum_signalling::{ByeReason, MediaKind, Role, RoomKind, ServerMessage};
+use vardrum_signalling::{ByeReason, ChatFile, MediaKind, Role, RoomKind, ServerMessage};
 
 pub use keyframe::KEYFRAME_REQUEST_INTERVAL;
 pub use room::Signal;
@@ -129,6 +129,16 @@ pub struct JoinRequest {
     /// When the token was issued (seconds since the epoch): a token issued before a visit
     /// ended cannot reopen it.
     pub issued_at: u64,
+}
+
+/// A participant who is in a visit right now (admitted and connected), as uploads need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    /// The opaque participant id others know them by.
+    pub participant_id: String,
+    pub role: Role,
+    /// The booking their token names.
+    pub booking: Option<String>,
 }
 
 /// What a host may do in a room. The room checks that the sender is a clinician.
@@ -409,6 +419,39 @@ impl Sfu {
             }
         }
         Err(JoinError::Retry)
+    }
+
+    /// Whether `identity` is in the visit in `room` right now (admitted and connected), with
+    /// its participant id and booking; `None` for the waiting room, someone away, or a room
+    /// that is not open (an ended visit).
+    pub async fn admission(&self, room: &str, identity: &str) -> Option<Admission> {
+        let tx = self.inner.rooms.get(room)?.tx.clone();
+        let (reply, rx) = oneshot::channel();
+        tx.send(RoomInput::Admission {
+            participant: identity.to_owned(),
+            reply,
+        })
+        .await
+        .ok()?;
+        rx.await.ok().flatten()
+    }
+
+    /// Announces a file `identity` uploaded in the chat of `room`. False when the participant
+    /// is no longer in the visit (or sends too fast; it is told so).
+    pub async fn post_file(&self, room: &str, identity: &str, file: ChatFile) -> bool {
+        let Some(tx) = self.inner.rooms.get(room).map(|e| e.tx.clone()) else {
+            return false;
+        };
+        let (reply, rx) = oneshot::channel();
+        let input = RoomInput::File {
+            participant: identity.to_owned(),
+            file,
+            reply,
+        };
+        if tx.send(input).await.is_err() {
+            return false;
+        }
+        rx.await.unwrap_or(false)
     }
 
     /// The inbox of the room, opened if needed; `None` when it would have to open while the

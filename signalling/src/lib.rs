@@ -23,9 +23,9 @@ pub mod session;
 pub mod token;
 
 pub use message::{
-    ByeReason, CandidateInit, ChatMessage, ClientMessage, ErrorCode, LeftReason, MediaKind,
-    PROTOCOL_VERSION, ParticipantInfo, ParticipantState, PcKind, Quality, Role, RoomKind,
-    ServerMessage,
+    ByeReason, CandidateInit, ChatFile, ChatMessage, ClientMessage, ErrorCode, LeftReason,
+    MediaKind, PROTOCOL_VERSION, ParticipantInfo, ParticipantState, PcKind, Quality, Role,
+    RoomKind, ServerMessage,
 };
 pub use session::{Admit, RateLimiter, Session, SessionPhase};
 pub use token::{JoinClaims, TokenError, TokenIssuer, TokenVerifier};

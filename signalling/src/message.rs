@@ -145,6 +145,21 @@ pub struct ChatMessage {
     pub text: String,
     /// When the server received it, milliseconds since the epoch.
     pub at: u64,
+    /// A file the sender uploaded into the chat (then `text` is empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<ChatFile>,
+}
+
+/// A file uploaded into the chat: downloadable by the visit's participants while it lasts, and
+/// kept with the uploader's booking afterwards.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatFile {
+    pub id: String,
+    /// The sanitised file name.
+    pub name: String,
+    /// The type sniffed from the content: `image/jpeg`, `image/png` or `application/pdf`.
+    pub content_type: String,
+    pub size: u64,
 }
 
 /// Why a participant left the room.

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use vardrum_signalling::{ChatMessage, ErrorCode, Role};
+use vardrum_signalling::{ChatFile, ChatMessage, ErrorCode, Role};
 
 use super::lens::Lens;
 
@@ -28,6 +28,7 @@ pub(crate) struct ChatEntry {
     full_name: String,
     pub text: String,
     pub at_ms: u64,
+    pub file: Option<ChatFile>,
 }
 
 impl ChatEntry {
@@ -44,6 +45,7 @@ impl ChatEntry {
             role: self.role,
             text: self.text.clone(),
             at: self.at_ms,
+            file: self.file.clone(),
         }
     }
 }
@@ -81,6 +83,30 @@ impl ChatLog {
         at_ms: u64,
     ) -> Result<&ChatEntry, (ErrorCode, &'static str)> {
         let text = Self::check(text)?;
+        Ok(self.keep(from, role, full_name, text.to_owned(), None, at_ms))
+    }
+
+    /// Keeps a file message (its text is empty).
+    pub fn post_file(
+        &mut self,
+        from: &str,
+        role: Role,
+        full_name: &str,
+        file: ChatFile,
+        at_ms: u64,
+    ) -> &ChatEntry {
+        self.keep(from, role, full_name, String::new(), Some(file), at_ms)
+    }
+
+    fn keep(
+        &mut self,
+        from: &str,
+        role: Role,
+        full_name: &str,
+        text: String,
+        file: Option<ChatFile>,
+        at_ms: u64,
+    ) -> &ChatEntry {
         self.next_id += 1;
         if self.entries.len() == CHAT_HISTORY {
             self.entries.pop_front();
@@ -90,10 +116,11 @@ impl ChatLog {
             from: from.to_owned(),
             role,
             full_name: full_name.to_owned(),
-            text: text.to_owned(),
+            text,
             at_ms,
+            file,
         });
-        Ok(self.entries.back().expect("just pushed"))
+        self.entries.back().expect("just pushed")
     }
 
     /// The history as one viewer sees it, oldest first.

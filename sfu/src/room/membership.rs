@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use vardrum_signalling::{
-    ByeReason, ErrorCode, LeftReason, MediaKind, PROTOCOL_VERSION, ParticipantInfo,
+    ByeReason, ChatFile, ErrorCode, LeftReason, MediaKind, PROTOCOL_VERSION, ParticipantInfo,
     ParticipantState, Role, RoomKind, ServerMessage,
 };
 
 use super::chat::{ChatLimit, ChatLog};
 use super::lens::{Lens, NamePolicy};
-use crate::{HostAction, JoinError, JoinRequest, Outbound};
+use crate::{Admission, HostAction, JoinError, JoinRequest, Outbound};
 
 /// Where a participant's messages go.
 pub(crate) type Outbox = mpsc::UnboundedSender<Outbound>;
@@ -580,6 +580,44 @@ impl Members {
         }
     }
 
+    /// The participant as the server may act for it, if it is in the visit (admitted and
+    /// connected) right now: who may upload into the chat, and download from it.
+    pub fn admission(&self, key: &str) -> Option<Admission> {
+        let m = &self.members[self.index(key)?];
+        m.is_active().then(|| Admission {
+            participant_id: m.id.to_string(),
+            role: m.role,
+            booking: m.booking.clone(),
+        })
+    }
+
+    /// A file the participant uploaded, announced in the chat like a message (and counted
+    /// against the same rate).
+    pub fn post_file(&mut self, key: &str, file: ChatFile, now: Now) -> Result<(), Refusal> {
+        let i = self.active_index(key)?;
+        if !self.members[i].chat_limit.allow(now.at) {
+            return Err(refuse(
+                ErrorCode::RateLimited,
+                "too many chat messages; the file was kept but not announced",
+            ));
+        }
+        let m = &self.members[i];
+        let entry = self
+            .chat
+            .post_file(&m.id, m.role, &m.name, file, now.unix_ms)
+            .clone();
+        self.broadcast_chat(&entry);
+        Ok(())
+    }
+
+    fn broadcast_chat(&self, entry: &super::chat::ChatEntry) {
+        for viewer in self.members.iter().filter(|v| v.is_active()) {
+            viewer.send(ServerMessage::Chat {
+                message: entry.seen_through(&self.lens(viewer.role), &viewer.id),
+            });
+        }
+    }
+
     /// A chat message to everyone in the visit.
     pub fn chat(&mut self, key: &str, text: &str, now: Now) -> Result<(), Refusal> {
         let i = self.active_index(key)?;
@@ -597,11 +635,7 @@ impl Members {
             .post(&m.id, m.role, &m.name, text, now.unix_ms)
             .map_err(|(code, message)| refuse(code, message))?
             .clone();
-        for viewer in self.members.iter().filter(|v| v.is_active()) {
-            viewer.send(ServerMessage::Chat {
-                message: entry.seen_through(&self.lens(viewer.role), &viewer.id),
-            });
-        }
+        self.broadcast_chat(&entry);
         Ok(())
     }
 
@@ -1518,6 +1552,43 @@ mod tests {
         assert!(f.room.is_empty());
         assert!(f.room.remember_end());
         assert!(matches!(f.room.take_effects().last(), Some(Effect::Ended)));
+    }
+
+    #[test]
+    fn only_who_is_in_the_visit_has_an_admission_and_files_reach_the_chat() {
+        let mut f = Fixture::new(RoomKind::Group);
+        let mut anna = f.join("anna", "Anna Berg", Role::Clinician);
+        let mut pat = f.join("pat", "Pat Persson", Role::Patient);
+        f.room.members[1].booking = Some("b-1".into());
+        assert!(
+            f.room.admission("pat").is_none(),
+            "not from the waiting room"
+        );
+        assert!(f.room.admission("nobody").is_none());
+        f.host(&anna, HostAction::AdmitAll).unwrap();
+        let a = f.room.admission("pat").expect("admitted");
+        assert_eq!((a.booking.as_deref(), a.role), (Some("b-1"), Role::Patient));
+        assert_eq!(a.participant_id, f.id_of("pat"));
+        anna.drain();
+        pat.drain();
+        let file = ChatFile {
+            id: "f-1".into(),
+            name: "rash.jpg".into(),
+            content_type: "image/jpeg".into(),
+            size: 1234,
+        };
+        f.room.post_file("pat", file.clone(), f.now(1)).unwrap();
+        assert!(
+            matches!(&anna.messages()[..], [ServerMessage::Chat { message }]
+            if message.file.as_ref() == Some(&file) && message.text.is_empty()
+                && message.name == "Pat Persson")
+        );
+        f.room.disconnected("pat", pat.session, f.now(2));
+        assert!(f.room.admission("pat").is_none(), "not while away");
+        assert_eq!(
+            f.room.post_file("pat", file, f.now(3)).unwrap_err().0,
+            ErrorCode::NotAdmitted
+        );
     }
 
     #[test]

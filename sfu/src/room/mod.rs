@@ -45,14 +45,14 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use vardrum_signalling::message::IceServer;
 use vardrum_signalling::{
-    CandidateInit, ErrorCode, MediaKind, PcKind, Quality, RoomKind, ServerMessage,
+    CandidateInit, ChatFile, ErrorCode, MediaKind, PcKind, Quality, RoomKind, ServerMessage,
 };
 
 use crate::batch_send::SendBatch;
 use crate::mux::{PeerKey, Routes};
 use crate::stats::SfuStats;
 use crate::worker::WorkerCounters;
-use crate::{HostAction, JoinError, JoinRequest, Outbound};
+use crate::{Admission, HostAction, JoinError, JoinRequest, Outbound};
 use lens::NamePolicy;
 use media::Media;
 use membership::{Effect, Members, Now, RoomPolicy};
@@ -119,6 +119,17 @@ pub(crate) enum RoomInput {
     Disconnected {
         participant: Arc<str>,
         session: u64,
+    },
+    /// Whether this participant is in the visit now (for uploads and downloads).
+    Admission {
+        participant: String,
+        reply: oneshot::Sender<Option<Admission>>,
+    },
+    /// A file the participant uploaded, to announce in the chat.
+    File {
+        participant: String,
+        file: ChatFile,
+        reply: oneshot::Sender<bool>,
     },
     Shutdown,
 }
@@ -437,6 +448,22 @@ impl Room {
                 self.members.disconnected(&participant, session, now);
                 self.apply_effects(now.at);
                 self.flush_dirty();
+            }
+            RoomInput::Admission { participant, reply } => {
+                let _ = reply.send(self.members.admission(&participant));
+            }
+            RoomInput::File {
+                participant,
+                file,
+                reply,
+            } => {
+                let now = now();
+                let posted = self.members.post_file(&participant, file, now);
+                if let Err((code, message)) = &posted {
+                    self.members
+                        .send_to(&participant, ServerMessage::error(*code, message.clone()));
+                }
+                let _ = reply.send(posted.is_ok());
             }
             RoomInput::Shutdown => {}
         }
