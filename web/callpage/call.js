@@ -117,7 +117,8 @@ export class Call {
     this.views.notices.setHostMessage(null);
     this.watchTracks();
     this.state.stopped = null;
-    this.state.setScreen('call');
+    // A group visit may start in the waiting room: show nothing of the call until `joined` says.
+    this.state.setScreen(this.state.isGroup ? 'joining' : 'call');
     this.signalling.resetBackoff();
     this.views.grid.renderSelf();
     this.views.controls.render();
@@ -323,6 +324,8 @@ export class Call {
   raiseHand(raised) {
     this.handAsked = raised;
     this.send({ type: 'raise_hand', raised });
+    // Our own hand shows at once; the server's participant_updated about us confirms it.
+    if (this.state.self) this.state.setSelf({ ...this.state.self, hand_raised: raised });
   }
 
   leave() {

@@ -22,7 +22,10 @@ export class CallState {
     this.token = null;
     /** The room's kind: `visit` (1:1) or `group`; from the token until `joined` says. */
     this.kind = 'visit';
-    /** Which screen shows: `start`, `prejoin`, `waiting` (waiting room), `call` or `ended`. */
+    /**
+     * Which screen shows: `start`, `prejoin` (device check), `joining` (a group visit until
+     * `joined`), `waiting` (waiting room), `call` or `ended`.
+     */
     this.screen = 'start';
     /** Our own participant object from `joined` (or a later `participant_updated` about us). */
     this.self = null;

@@ -31,7 +31,7 @@ export function installTestHooks({ state, signalling, grid }) {
     get publisher() { return peers()?.publisher ?? null; },
     get subscriber() { return peers()?.subscriber ?? null; },
     get state() { return state.status; },
-    /** `start`, `prejoin`, `waiting` (the waiting room), `call` or `ended`. */
+    /** `start`, `prejoin`, `joining`, `waiting` (the waiting room), `call` or `ended`. */
     get screen() { return state.screen; },
     get kind() { return state.kind; },
     get room() { return { locked: state.locked, spotlight: state.spotlight }; },

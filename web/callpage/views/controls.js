@@ -41,8 +41,9 @@ export class Controls {
     const waiting = this.waitingCount();
     ui.bar.hidden = !inCall;
     ui.leave.disabled = !inCall;
-    // In the waiting room nothing is sent: only leaving makes sense there.
-    ui.mic.hidden = state.screen === 'waiting';
+    // In the waiting room (and until we know we are not in it) nothing is sent: only leaving
+    // makes sense there.
+    ui.mic.hidden = state.screen === 'waiting' || state.screen === 'joining';
     ui.camera.hidden = ui.mic.hidden;
     ui.mic.disabled = !inCall || !media.track('audio');
     ui.camera.disabled = !inCall || !media.track('video');
