@@ -123,7 +123,7 @@ function start() {
   });
   panels.add('host', { button: $('host-toggle'), panel: $('host-panel'), heading: $('host-heading'), close: $('host-close') });
   panels.onChange(() => controls.render());
-  // The host panel's button goes when the panel may no longer be used (left, back in the waiting room).
+  // The panels belong to the call: they close when we are out of it (ended, waiting room).
   state.on('screen', (screen) => { if (screen !== 'call') panels.close(); });
   new WaitingRoom({ state, ui: { section: $('waiting-room'), heading: $('waiting-heading') } });
 

@@ -4,7 +4,8 @@
  * The simulcast layers of our camera in a group visit ("Simulcast" in docs/signalling.md):
  * quarter, half and full resolution, low to high, so the server can give each subscriber the
  * layer that fits its tile and its bandwidth. A 1:1 visit sends one layer: there is only one
- * viewer, and the extra encodes would cost the phone's battery for nothing.
+ * viewer, and the extra encodes would cost the phone's battery for nothing. The bitrate caps
+ * keep the small layers small, so a subscriber on a weak link that gets `q` really is spared.
  */
 export const SIMULCAST_ENCODINGS = Object.freeze([
   Object.freeze({ rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 }),

@@ -53,6 +53,12 @@ export class HostPanel {
   }
 
   render() {
+    if (!this.state.isHost) {
+      // Only a host's page has anything to put here.
+      this.ui.waitingList.replaceChildren();
+      this.ui.peopleList.replaceChildren();
+      return;
+    }
     const focused = document.activeElement?.closest?.('[data-key]')?.dataset.key ?? null;
     const everyone = [...this.state.participants.values()];
     const waiting = everyone.filter((p) => p.state === 'waiting');
@@ -76,7 +82,7 @@ export class HostPanel {
     if (focused && !this.ui.waitingList.contains(document.activeElement) && !this.ui.peopleList.contains(document.activeElement)) {
       const again = this.findKey(focused);
       if (again) again.focus();
-      else if (focused.includes(':')) this.fallbackFocus(focused);
+      else this.fallbackFocus(focused);
     }
   }
 
@@ -127,7 +133,7 @@ export class HostPanel {
   waitingItem(p) {
     const li = document.createElement('li');
     li.className = 'person';
-    li.dataset.participant = p.id;
+    li.dataset.person = p.id;
     const who = document.createElement('p');
     who.className = 'person-who';
     who.append(...this.nameLine(p));
@@ -164,7 +170,7 @@ export class HostPanel {
     const isSelf = p.id === this.state.self?.id;
     const li = document.createElement('li');
     li.className = 'person';
-    li.dataset.participant = p.id;
+    li.dataset.person = p.id;
     const details = document.createElement('details');
     details.open = this.unfolded.has(p.id);
     details.addEventListener('toggle', () => {

@@ -68,7 +68,8 @@ export class Tile {
 
   /**
    * Plays the tile's tracks. Autoplay with sound may be refused before the user has clicked
-   * anything: then it plays muted and `onSoundBlocked` is told, so the page can offer a button.
+   * anything: then it plays muted, `soundBlocked` is set and `onSoundChange()` is called, so the
+   * page can offer a button.
    */
   attach(onSoundChange) {
     const tracks = [this.tracks.audio, this.tracks.video].filter(Boolean);
