@@ -125,6 +125,20 @@ impl Conn<'_> {
                 // The room answers with Outbound::Close(Left), which ends the loop.
                 Flow::Continue
             }
+            ClientMessage::TrackSettings {
+                track,
+                visible,
+                width,
+                height,
+            } => {
+                self.signal(Signal::TrackSettings {
+                    track,
+                    visible,
+                    width,
+                    height,
+                })
+                .await
+            }
             ClientMessage::RaiseHand { raised } => self.signal(Signal::RaiseHand { raised }).await,
             ClientMessage::Chat { text } => self.signal(Signal::Chat { text }).await,
             ClientMessage::InviteGuest { name } => self.invite_guest(name).await,

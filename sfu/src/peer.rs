@@ -39,6 +39,21 @@ use crate::dtls_resend::FlightResend;
 use crate::mux::{PeerKey, RouteGuard, Routes};
 use crate::room::RoomInput;
 
+/// The RTP header extension that carries an audio packet's level (RFC 6464).
+pub(crate) const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// The id a session description gives a header extension (its `a=extmap:ID URI` line).
+pub(crate) fn extmap_id(sdp: &str, uri: &str) -> Option<u8> {
+    sdp.lines().find_map(|line| {
+        let rest = line.strip_prefix("a=extmap:")?;
+        let (id, rest) = rest.split_once(' ')?;
+        let id = id.split('/').next()?;
+        (rest.split_whitespace().next()? == uri)
+            .then(|| id.parse().ok())
+            .flatten()
+    })
+}
+
 /// The codecs the SFU negotiates. It forwards what a publisher sends unchanged, so these are the
 /// codecs every browser can decode: Opus, VP8 and H.264 constrained baseline.
 fn media_engine() -> Result<MediaEngine, RtcError> {
@@ -101,6 +116,14 @@ fn media_engine() -> Result<MediaEngine, RtcError> {
             None,
         )?;
     }
+    // The level of each audio packet (RFC 6464), for active speaker detection.
+    engine.register_header_extension(
+        RTCRtpHeaderExtensionCapability {
+            uri: AUDIO_LEVEL_URI.into(),
+        },
+        RtpCodecKind::Audio,
+        None,
+    )?;
     for (mime, fmtp, pt) in video {
         engine.register_codec(
             RTCRtpCodecParameters {

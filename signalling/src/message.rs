@@ -347,6 +347,17 @@ pub enum ClientMessage {
         id: i64,
     },
     Leave,
+    /// How the page shows one received video track: whether it is on screen, and the size of
+    /// its tile in CSS pixels. The server forwards no video that is not shown and the layer
+    /// that fits the tile.
+    TrackSettings {
+        track: String,
+        visible: bool,
+        #[serde(default)]
+        width: u32,
+        #[serde(default)]
+        height: u32,
+    },
     /// Raises or lowers one's own hand.
     RaiseHand {
         raised: bool,
@@ -407,6 +418,7 @@ const CLIENT_TYPES: &[&str] = &[
     "set_quality",
     "ping",
     "leave",
+    "track_settings",
     "raise_hand",
     "chat",
     "admit",
@@ -566,6 +578,10 @@ pub enum ServerMessage {
     },
     Chat {
         message: ChatMessage,
+    },
+    /// The active speaker changed: the participant whose voice is loudest now.
+    Speaker {
+        participant: String,
     },
     /// A host muted this participant's microphone or stopped its camera. Only the participant
     /// can turn it on again (with `mute`).

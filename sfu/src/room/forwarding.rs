@@ -54,6 +54,17 @@ impl Room {
             // turns it on again.
             return;
         }
+        if publ.kind == RtpCodecKind::Audio
+            && let Some(ext) = self.media[pi].audio_level_ext
+            && let Some(level) = packet
+                .header
+                .get_extension(ext)
+                .and_then(|b| b.first().copied())
+        {
+            // RFC 6464: the voice-activity bit, then the level in -dBov.
+            self.speaker.observe(publisher, level & 0x7f, now);
+        }
+        let publ = &mut self.media[pi].publications[pos];
         let publication = publ.id.clone();
         let simulcast = publ.simulcast;
         let clock_rate = publ.codec.clock_rate;
@@ -95,7 +106,11 @@ impl Room {
                 .filter(|x| x.publication == publication)
             {
                 let Some(pt) = sub.payload_type else { continue };
-                let target = target_of(sub.quality);
+                if sub.paused {
+                    // The page does not show it (audio is never paused).
+                    continue;
+                }
+                let target = target_of(sub.wanted());
                 if sub.rewriter.current != Some(ssrc) {
                     // Not this subscriber's layer: switch to it only if it should be, and
                     // (simulcast) only where a picture can start.

@@ -44,10 +44,47 @@ pub(super) struct Subscription {
     pub mime_type: String,
     /// The payload type the subscriber negotiated for the codec; known once it answered.
     pub payload_type: Option<u8>,
-    /// The simulcast layer it asked for (high unless it said otherwise).
+    /// The simulcast layer it asked for with `set_quality` (high unless it said otherwise).
     pub quality: Quality,
+    /// The layer that fits the tile the page shows it in (`track_settings`; high until told).
+    pub fit: Quality,
+    /// The page does not show it: nothing is forwarded (video only).
+    pub paused: bool,
     /// Which layer it is on and how its packets are renumbered.
     pub rewriter: Rewriter,
+}
+
+impl Subscription {
+    /// The layer to forward: what was asked for, no more than the tile shows.
+    pub fn wanted(&self) -> Quality {
+        lower(self.quality, self.fit)
+    }
+}
+
+/// The lower of two qualities.
+pub(super) fn lower(a: Quality, b: Quality) -> Quality {
+    let rank = |q| match q {
+        Quality::Low => 0,
+        Quality::Medium => 1,
+        Quality::High => 2,
+    };
+    if rank(a) <= rank(b) { a } else { b }
+}
+
+/// The layer that fits a tile of `width` × `height` CSS pixels: simulcast layers are a quarter,
+/// half and all of the camera's resolution (typically 180p, 360p and 720p), and a layer is
+/// enough while the tile has at most one and a half times its pixels.
+pub(super) fn fit_for(width: u32, height: u32) -> Quality {
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels == 0 {
+        Quality::High
+    } else if pixels <= 320 * 180 * 3 / 2 {
+        Quality::Low
+    } else if pixels <= 640 * 360 * 3 / 2 {
+        Quality::Medium
+    } else {
+        Quality::High
+    }
 }
 
 pub(super) struct Media {
@@ -68,6 +105,8 @@ pub(super) struct Media {
     /// A host muted this kind: its packets are not forwarded until the participant unmutes.
     pub blocked_audio: bool,
     pub blocked_video: bool,
+    /// The id of the audio level header extension on its publisher connection, once known.
+    pub audio_level_ext: Option<u8>,
 }
 
 impl Media {
@@ -86,6 +125,7 @@ impl Media {
             subscriptions: Vec::new(),
             blocked_audio: false,
             blocked_video: false,
+            audio_level_ext: None,
         }
     }
 
@@ -114,5 +154,22 @@ impl Media {
             RtpCodecKind::Video => !self.blocked_video,
             _ => true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_get_the_layer_that_fills_them() {
+        assert_eq!(fit_for(160, 90), Quality::Low);
+        assert_eq!(fit_for(320, 180), Quality::Low);
+        assert_eq!(fit_for(480, 270), Quality::Medium);
+        assert_eq!(fit_for(640, 360), Quality::Medium);
+        assert_eq!(fit_for(1280, 720), Quality::High);
+        assert_eq!(fit_for(0, 0), Quality::High, "size unknown: as asked");
+        assert_eq!(lower(Quality::High, Quality::Low), Quality::Low);
+        assert_eq!(lower(Quality::Medium, Quality::High), Quality::Medium);
     }
 }

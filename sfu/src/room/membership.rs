@@ -618,6 +618,20 @@ impl Members {
         }
     }
 
+    /// The active speaker changed to the member with `key`: everyone in the visit (and staff)
+    /// hears its participant id.
+    pub fn announce_speaker(&self, key: &str) {
+        let Some(i) = self.index(key) else { return };
+        let speaker = &self.members[i];
+        for viewer in self.members.iter().filter(|v| v.follows_roster()) {
+            if viewer.can_see(speaker) {
+                viewer.send(ServerMessage::Speaker {
+                    participant: speaker.id.to_string(),
+                });
+            }
+        }
+    }
+
     /// A chat message to everyone in the visit.
     pub fn chat(&mut self, key: &str, text: &str, now: Now) -> Result<(), Refusal> {
         let i = self.active_index(key)?;

@@ -28,6 +28,7 @@ pub mod lens;
 mod media;
 pub(crate) mod membership;
 mod negotiation;
+mod speaker;
 mod subscriptions;
 
 use std::net::SocketAddr;
@@ -56,6 +57,7 @@ use crate::{Admission, HostAction, JoinError, JoinRequest, Outbound};
 use lens::NamePolicy;
 use media::Media;
 use membership::{Effect, Members, Now, RoomPolicy};
+use speaker::SpeakerDetector;
 
 /// How many inputs a room handles before it looks at its timers again.
 const BATCH: usize = 64;
@@ -81,6 +83,13 @@ pub enum Signal {
     SetQuality {
         track: String,
         quality: Quality,
+    },
+    /// Whether the subscriber's page shows one of its tracks, and the tile's size.
+    TrackSettings {
+        track: String,
+        visible: bool,
+        width: u32,
+        height: u32,
     },
     RaiseHand {
         raised: bool,
@@ -176,6 +185,7 @@ pub(crate) struct Room {
     members: Members,
     /// The media of the participants in the visit, by key.
     media: Vec<Media>,
+    speaker: SpeakerDetector,
     socket: Arc<UdpSocket>,
     advertised: SocketAddr,
     routes: Arc<Routes>,
@@ -235,6 +245,7 @@ impl Room {
             settings: parts.settings,
             members,
             media: Vec::new(),
+            speaker: SpeakerDetector::default(),
             socket: parts.socket,
             advertised: parts.advertised,
             routes: parts.routes,
@@ -288,6 +299,7 @@ impl Room {
                     Err(_) => break,
                 }
             }
+            self.decide_speaker(Instant::now());
             // What the batch's datagrams produced goes out together; waiting at most for the
             // rest of a batch that is already here.
             self.flush_dirty();
@@ -328,6 +340,9 @@ impl Room {
 
     fn next_wake(&mut self) -> Option<Instant> {
         let mut wake = self.members.next_deadline();
+        if let Some(t) = self.speaker.next_decision() {
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
         let mut earliest = |t: Option<Instant>| {
             if let Some(t) = t {
                 wake = Some(wake.map_or(t, |w| w.min(t)));
@@ -362,6 +377,7 @@ impl Room {
         for (key, kind) in due {
             self.pump(&key, kind, now.at);
         }
+        self.decide_speaker(now.at);
         let before = self.members.len();
         self.members.on_timeout(now);
         if self.members.len() < before {
@@ -475,6 +491,7 @@ impl Room {
             | Signal::SubscriberAnswer { .. }
             | Signal::Candidate { .. }
             | Signal::SetQuality { .. }
+            | Signal::TrackSettings { .. }
                 if !self.members.is_active(key, session) =>
             {
                 Err((
@@ -496,6 +513,15 @@ impl Room {
             }
             Signal::SetQuality { track, quality } => {
                 self.set_quality(key, &track, quality, now.at);
+                Ok(())
+            }
+            Signal::TrackSettings {
+                track,
+                visible,
+                width,
+                height,
+            } => {
+                self.track_settings(key, &track, visible, (width, height), now.at);
                 Ok(())
             }
             Signal::Mute { kind, muted } => {
@@ -532,6 +558,7 @@ impl Room {
                     if let Some(i) = self.index(&key) {
                         self.drop_media(i, now);
                     }
+                    self.speaker.forget(&key);
                 }
                 Effect::Block { key, kind, blocked } => {
                     if let Some(i) = self.index(&key) {
@@ -547,6 +574,13 @@ impl Room {
             }
         }
         self.sync_gauges();
+    }
+
+    /// Tells everyone in the visit when the active speaker changed.
+    fn decide_speaker(&mut self, now: Instant) {
+        if let Some(key) = self.speaker.decide(now) {
+            self.members.announce_speaker(&key);
+        }
     }
 
     /// Keeps the participant gauges equal to the membership's count.
@@ -634,7 +668,7 @@ impl Room {
                         .subscriptions
                         .iter()
                         .filter(|s| s.kind == RtpCodecKind::Video)
-                        .map(|s| (s.publisher.clone(), s.publication.clone(), s.quality))
+                        .map(|s| (s.publisher.clone(), s.publication.clone(), s.wanted()))
                         .collect();
                     for (publisher, publication, quality) in wanted {
                         let target = self.target_layer(&publisher, &publication, quality, now);

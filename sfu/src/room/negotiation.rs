@@ -12,7 +12,7 @@ use vardrum_signalling::{CandidateInit, ErrorCode, PcKind, ServerMessage};
 
 use super::Room;
 use crate::mux::PeerKey;
-use crate::peer::{Peer, PeerContext};
+use crate::peer::{AUDIO_LEVEL_URI, Peer, PeerContext, extmap_id};
 
 impl Room {
     pub(super) fn publisher_offer(&mut self, id: &Arc<str>, sdp: String, now: Instant) {
@@ -39,6 +39,7 @@ impl Room {
         let Some(peer) = p.publisher.as_mut() else {
             return;
         };
+        let audio_level_ext = extmap_id(&sdp, AUDIO_LEVEL_URI);
         let result = (|| {
             let offer = RTCSessionDescription::offer(sdp)?;
             peer.pc.set_remote_description(now, offer)?;
@@ -54,6 +55,8 @@ impl Room {
                     .local_description()
                     .map(|d| d.sdp)
                     .unwrap_or_default();
+                // Accepted in our answer only if we offered it: then the client sends it.
+                p.audio_level_ext = audio_level_ext.filter(|_| sdp.contains(AUDIO_LEVEL_URI));
                 p.send(ServerMessage::Answer {
                     pc: PcKind::Publisher,
                     sdp,
@@ -115,7 +118,7 @@ impl Room {
                 .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(&sub.mime_type))
                 .map(|c| c.payload_type);
             if sub.payload_type.is_some() && sub.kind == RtpCodecKind::Video {
-                newly_bound.push((sub.publisher.clone(), sub.publication.clone(), sub.quality));
+                newly_bound.push((sub.publisher.clone(), sub.publication.clone(), sub.wanted()));
             }
         }
         let connected = peer.connected;

@@ -7,11 +7,13 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
 use vardrum_signalling::{ErrorCode, PcKind, Quality, ServerMessage};
 
 use super::Room;
-use super::media::Subscription;
+use super::media::{Subscription, fit_for};
 use crate::mux::PeerKey;
 use crate::peer::Peer;
 use crate::simulcast::{self, Rewriter};
@@ -39,8 +41,50 @@ impl Room {
             return;
         };
         sub.quality = quality;
+        let wanted = sub.wanted();
         let (publisher, publication) = (sub.publisher.clone(), sub.publication.clone());
-        if let Some(target) = self.target_layer(&publisher, &publication, quality, now) {
+        if let Some(target) = self.target_layer(&publisher, &publication, wanted, now) {
+            self.request_keyframe(&publisher, &publication, Some(target), now);
+        }
+    }
+
+    /// How the subscriber's page shows one of its tracks: hidden video is paused (nothing is
+    /// forwarded), shown video gets the layer that fits its tile. Resuming or moving up asks
+    /// the publisher for a keyframe, since the picture can only start at one.
+    pub(super) fn track_settings(
+        &mut self,
+        key: &Arc<str>,
+        track: &str,
+        visible: bool,
+        (width, height): (u32, u32),
+        now: Instant,
+    ) {
+        let Some(i) = self.index(key) else { return };
+        let Some(sub) = self.media[i]
+            .subscriptions
+            .iter_mut()
+            .find(|s| *s.publication == *track)
+        else {
+            self.media[i].send(ServerMessage::error(
+                ErrorCode::BadMessage,
+                "track_settings: no such track among your subscriptions",
+            ));
+            return;
+        };
+        let resumed = sub.paused && visible;
+        let before = sub.wanted();
+        sub.paused = !visible;
+        sub.fit = fit_for(width, height);
+        let wanted = sub.wanted();
+        if sub.kind != RtpCodecKind::Video || !visible || (!resumed && wanted == before) {
+            return;
+        }
+        if resumed {
+            // Whatever layer it was on, the picture restarts at a keyframe.
+            sub.rewriter.current = None;
+        }
+        let (publisher, publication) = (sub.publisher.clone(), sub.publication.clone());
+        if let Some(target) = self.target_layer(&publisher, &publication, wanted, now) {
             self.request_keyframe(&publisher, &publication, Some(target), now);
         }
     }
@@ -129,6 +173,8 @@ impl Room {
                     mime_type,
                     payload_type: None,
                     quality: Quality::High,
+                    fit: Quality::High,
+                    paused: false,
                     rewriter: Rewriter::default(),
                 });
                 self.stats.subscriptions.fetch_add(1, Relaxed);
