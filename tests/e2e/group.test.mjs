@@ -325,10 +325,9 @@ describe('host actions in a group visit, seen on every page', { concurrency: fal
     await HOST.page.locator(`.tile[data-participant="${gretaOnHost}"] .badge-hand`).waitFor({ state: 'hidden' });
   }));
 
-  // docs/signalling.md, raise_hand: "Everyone admitted gets participant_updated with
-  // hand_raised"; the server tells only the others (Membership::announce skips the subject), so
-  // the patient whose hand a host lowered is never told.
-  test('the patient whose hand a host lowered is told', { todo: 'server: no participant_updated to the subject of raise_hand/lower_hand' }, async () => {
+  // docs/signalling.md, raise_hand: everyone admitted, the sender included, gets
+  // participant_updated with hand_raised; a host's lower_hand reaches the patient the same way.
+  test('the patient whose hand a host lowered is told', async () => {
     await waitFor(greta.page, () => document.getElementById('hand').getAttribute('aria-pressed') === 'false', null, 5000);
     assert.equal(await greta.page.locator('#flash-text').textContent(), 'A host lowered your hand.');
   });

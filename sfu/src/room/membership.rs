@@ -328,6 +328,15 @@ impl Members {
         }
     }
 
+    /// Sends member `i` its own participant object (after a change it did not make itself, or
+    /// one its page shows from the server's word: the raised hand).
+    fn tell_self(&self, i: usize) {
+        let m = &self.members[i];
+        m.send(ServerMessage::ParticipantUpdated {
+            participant: self.seen_by(m, m),
+        });
+    }
+
     /// Tells those who could see a member that has now gone.
     fn announce_gone(&self, id: &str, before: &[(Arc<str>, bool)], reason: LeftReason) {
         for (key, saw) in before {
@@ -567,6 +576,7 @@ impl Members {
         let before = self.viewers_of(i);
         self.members[i].hand_raised = raised;
         self.announce(i, &before, LeftReason::Left);
+        self.tell_self(i);
         Ok(())
     }
 
@@ -747,6 +757,7 @@ impl Members {
                 let before = self.viewers_of(i);
                 self.members[i].hand_raised = false;
                 self.announce(i, &before, LeftReason::Left);
+                self.tell_self(i);
             }
             HostAction::MoveToWaitingRoom(participant) => {
                 let i = self.target(&participant, "move_to_waiting_room", |m| {
@@ -1419,7 +1430,7 @@ mod tests {
     fn hands_go_up_and_a_host_lowers_them() {
         let mut f = Fixture::new(RoomKind::Group);
         let mut anna = f.join("anna", "Anna Berg", Role::Clinician);
-        let _pat = f.join("pat", "Pat Persson", Role::Patient);
+        let mut pat = f.join("pat", "Pat Persson", Role::Patient);
         f.host(&anna, HostAction::AdmitAll).unwrap();
         anna.drain();
         f.room.raise_hand("pat", true).unwrap();
