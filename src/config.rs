@@ -44,7 +44,28 @@ pub struct Config {
     /// STUN/TURN servers handed to clients (browser `RTCIceServer` shape).
     pub ice_servers: Vec<IceServer>,
     pub portal: PortalConfig,
+    pub uploads: UploadsConfig,
 }
+
+/// Files participants upload into a call's chat (`src/uploads/`), kept with their booking.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadsConfig {
+    /// The largest file accepted, in bytes. A file is held in memory while it is checked, so
+    /// this also bounds the memory one upload takes.
+    pub max_bytes: u64,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: crate::uploads::DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
+/// The largest `uploads.max_bytes` allowed: uploads are held in memory while checked.
+pub const MAX_UPLOAD_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The patient portal: the region it serves, where people come from (population register,
 /// identity providers) and how long sessions last.
@@ -191,6 +212,7 @@ impl Default for Config {
             log: LogConfig::default(),
             ice_servers: Vec::new(),
             portal: PortalConfig::default(),
+            uploads: UploadsConfig::default(),
         }
     }
 }
@@ -359,6 +381,11 @@ impl Config {
                     .into(),
             ));
         }
+        if !(1..=MAX_UPLOAD_BYTES).contains(&self.uploads.max_bytes) {
+            return Err(ConfigError::Invalid(format!(
+                "uploads.max_bytes must be between 1 and {MAX_UPLOAD_BYTES} (64 MiB)"
+            )));
+        }
         let workers = self.media_workers();
         if !(1..=MAX_MEDIA_WORKERS).contains(&workers) {
             return Err(ConfigError::Invalid(format!(
@@ -457,6 +484,22 @@ mod tests {
             o.issuer = "https://idp.example".into();
         }
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn uploads_take_ten_mebibytes_unless_told_and_at_most_sixty_four() {
+        assert_eq!(Config::default().uploads.max_bytes, 10 * 1024 * 1024);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v.toml");
+        std::fs::write(&path, "[uploads]\nmax_bytes = 2097152\n").unwrap();
+        let mut c = Config::from_file(&path).unwrap();
+        assert_eq!(c.uploads.max_bytes, 2 * 1024 * 1024);
+        assert!(c.validate().is_ok());
+        for bad in [0, MAX_UPLOAD_BYTES + 1] {
+            c.uploads.max_bytes = bad;
+            let err = c.validate().unwrap_err().to_string();
+            assert!(err.contains("uploads.max_bytes"), "{err}");
+        }
     }
 
     #[test]

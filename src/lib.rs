@@ -5,6 +5,8 @@
 //! ```text
 //!   browser ──HTTPS──▶ axum router ── /            web/ (call page)
 //!                                  ── /ws          ws.rs ──▶ vardrum_sfu::Sfu::join ──▶ room task
+//!                                  ── /api/v1/calls/{room}/uploads
+//!                                                  uploads/ ──▶ Sfu::admission, file store, table
 //!                                  ── /healthz, /metrics
 //!   browser ══UDP (one port)══════════════════════════════▶ SFU media mux ──▶ room task
 //! ```
@@ -18,4 +20,5 @@ pub mod metrics;
 pub mod portal;
 pub mod secret;
 pub mod server;
+pub mod uploads;
 pub mod ws;

@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::db::{self, Db};
 use crate::metrics::{self, SignallingStats};
 use crate::portal::api::{self as portal_api, Portal, PortalError};
+use crate::uploads::{self, Uploads, store::DirStore};
 use crate::{secret, ws};
 
 /// Largest HTTP request body accepted anywhere (the portal will raise it per route for uploads).
@@ -42,6 +43,8 @@ pub struct AppState {
     pub shutdown: watch::Receiver<bool>,
     pub db: Db,
     pub portal: Arc<Portal>,
+    /// Files uploaded into calls' chats (`src/uploads/`).
+    pub uploads: Arc<Uploads>,
 }
 
 /// A running server.
@@ -78,6 +81,8 @@ pub enum StartError {
     Media(SocketAddr, std::io::Error),
     #[error(transparent)]
     Portal(#[from] PortalError),
+    #[error("cannot open the upload store {0}: {1}")]
+    Uploads(PathBuf, std::io::Error),
 }
 
 impl Server {
@@ -153,6 +158,21 @@ impl Server {
             );
         }
         let api = portal_api::router(&built);
+        let upload_dir = config.data_dir.join("uploads");
+        let store = DirStore::open(&upload_dir).map_err(|e| StartError::Uploads(upload_dir, e))?;
+        let uploads = Arc::new(Uploads::new(
+            db.clone(),
+            Arc::new(store),
+            clock.clone(),
+            config.uploads.max_bytes,
+        ));
+        // Files a crash left without their row (src/uploads/mod.rs says how that can happen).
+        let sweeper = uploads.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sweeper.sweep(uploads::ORPHAN_AGE_SECS).await {
+                tracing::warn!(error = %e, "could not sweep the upload store for orphans");
+            }
+        });
 
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
@@ -166,6 +186,7 @@ impl Server {
             shutdown: shutdown_rx.clone(),
             db,
             portal: built.portal.clone(),
+            uploads,
         });
         let app = router(
             state.clone(),
@@ -296,6 +317,8 @@ async fn serve_http(
 /// The public router; `/metrics` is on it unless it has a listener of its own.
 fn router(state: Arc<AppState>, web_dir: PathBuf, api: Router, with_metrics: bool) -> Router {
     let call_page = ServeFile::new(web_dir.join("call.html"));
+    // Uploads read their (larger) bodies themselves, answering in the API's error shape.
+    let uploads = uploads::http::router(state.clone());
     let mut routes = Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz));
@@ -308,8 +331,10 @@ fn router(state: Arc<AppState>, web_dir: PathBuf, api: Router, with_metrics: boo
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         // The API limits its bodies itself, answering in its own JSON error shape.
         .merge(api)
+        .merge(uploads)
         .fallback_service(ServeDir::new(&web_dir).append_index_html_on_directories(true))
-        .layer(SetResponseHeaderLayer::overriding(
+        // A response with a stricter policy of its own keeps it (a downloaded upload: `sandbox`).
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
                 "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \

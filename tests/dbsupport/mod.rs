@@ -12,6 +12,7 @@ pub const TABLES: &[&str] = &[
     "account_settings",
     "accounts",
     "call_sessions",
+    "call_uploads",
     "oidc_logins",
     "policy_decisions",
     "sessions",
