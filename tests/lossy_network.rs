@@ -6,43 +6,14 @@
 //! itself again under `unshare -n` (root only, as in CI) and the inner run sets up the namespace.
 
 mod common;
+mod netns;
 
 use std::process::Command;
 
 use common::{MediaParticipant, TestServer};
+use netns::{INSIDE, log_if_asked, run_in_a_namespace, runtime, sh};
 use vardrum_signalling::Role;
-
-const INSIDE: &str = "VARDRUM_TEST_INSIDE_NETNS";
 const NAME: &str = "nack_recovers_video_lost_on_the_network";
-
-fn sh(cmd: &str) {
-    let status = Command::new("sh").arg("-c").arg(cmd).status().expect("sh");
-    assert!(status.success(), "{cmd} failed");
-}
-
-fn can_make_namespaces() -> Result<(), String> {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false);
-    if !root {
-        return Err("not root".into());
-    }
-    for tool in ["unshare", "nft", "ip"] {
-        let found = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {tool} >/dev/null"))
-            .status()
-            .is_ok_and(|s| s.success());
-        if !found {
-            return Err(format!(
-                "{tool} is missing (Debian packages util-linux, nftables, iproute2)"
-            ));
-        }
-    }
-    Ok(())
-}
 
 // Ignored in the default run: about one run in four (3 of 12 on 2026-12-01) never connects one
 // peer connection under 5 % loss. Cause, from `VARDRUM_TEST_LOG=vardrum_sfu=debug,rtc_dtls=debug`:
@@ -78,53 +49,6 @@ fn a_lost_server_hello_flight_is_sent_again() {
 }
 
 const SERVER_HELLO_LOST: &str = "a_lost_server_hello_flight_is_sent_again";
-
-/// Runs test `name` of this binary again inside a fresh network namespace (root only; CI runs
-/// as root and must not skip).
-fn run_in_a_namespace(name: &str) {
-    if let Err(why) = can_make_namespaces() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the network-namespace tests: {why}"
-        );
-        eprintln!("skipping {name}: {why}");
-        return;
-    }
-    let exe = std::env::current_exe().expect("test binary");
-    let status = Command::new("unshare")
-        .arg("-n")
-        .arg(exe)
-        .args([
-            "--exact",
-            name,
-            "--nocapture",
-            "--test-threads=1",
-            "--include-ignored",
-        ])
-        .env(INSIDE, "1")
-        .status()
-        .expect("unshare");
-    assert!(status.success(), "the run inside the namespace failed");
-}
-
-/// The runtime the inner runs use: two workers, as on the 2-core machines CI runs on.
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn log_if_asked() {
-    // VARDRUM_TEST_LOG=vardrum_sfu=debug (say) shows the server's view while investigating.
-    if let Ok(filter) = std::env::var("VARDRUM_TEST_LOG") {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-            .with_writer(std::io::stderr)
-            .try_init();
-    }
-}
 
 fn server_hello_lost_once() {
     log_if_asked();

@@ -27,6 +27,7 @@ mod dtls_resend;
 mod keyframe;
 mod mux;
 mod peer;
+mod rate;
 mod room;
 mod simulcast;
 mod stats;

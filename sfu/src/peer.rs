@@ -25,6 +25,8 @@ use rtc::peer_connection::transport::{
 use rtc::peer_connection::{RTCPeerConnection, RTCPeerConnectionBuilder};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
@@ -143,17 +145,22 @@ fn media_engine() -> Result<MediaEngine, RtcError> {
 }
 
 /// Lets keyframe requests (PLI, FIR) from a subscriber reach the SFU, which relays them to the
-/// publisher. All other inbound RTCP stays with the interceptors that act on it.
+/// publisher, and what tells the SFU the subscriber's bandwidth (receiver reports, REMB). The
+/// interceptors still see it all.
 #[derive(Default)]
 struct KeyframeRequestTap {
     reads: VecDeque<TaggedPacket>,
     writes: VecDeque<TaggedPacket>,
 }
 
-fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
+fn is_for_the_room(packet: &dyn rtc::rtcp::Packet) -> bool {
     let any = packet.as_any();
     any.downcast_ref::<PictureLossIndication>().is_some()
         || any.downcast_ref::<FullIntraRequest>().is_some()
+        || any.downcast_ref::<ReceiverReport>().is_some()
+        || any
+            .downcast_ref::<ReceiverEstimatedMaximumBitrate>()
+            .is_some()
 }
 
 impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
@@ -165,7 +172,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestTap {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet
-            && packets.iter().any(|p| is_keyframe_request(p.as_ref()))
+            && packets.iter().any(|p| is_for_the_room(p.as_ref()))
         {
             msg.message.add(Attribute::DeliverToApplication);
         }

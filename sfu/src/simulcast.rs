@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use vardrum_signalling::Quality;
 
 use crate::keyframe::KeyframeThrottle;
+use crate::rate::RateMeter;
 
 /// A layer that has sent nothing for this long is treated as stopped (the publisher's encoder
 /// drops high layers when its uplink or CPU is short), and subscribers move to another.
@@ -24,6 +25,8 @@ pub struct Layer {
     pub rank: u8,
     pub last_packet: Instant,
     pub keyframes: KeyframeThrottle,
+    /// What the layer costs a subscriber.
+    pub rate: RateMeter,
 }
 
 /// The rank of a rid. Browsers and SDKs name their simulcast encodings `q`, `h`, `f` (quarter,
@@ -43,6 +46,25 @@ pub fn wanted_rank(quality: Quality) -> u8 {
         Quality::Low => 0,
         Quality::Medium => 1,
         Quality::High => u8::MAX,
+    }
+}
+
+/// The layers that are arriving now, lowest first.
+pub fn live(layers: &[Layer], now: Instant) -> Vec<&Layer> {
+    let mut live: Vec<&Layer> = layers
+        .iter()
+        .filter(|l| now.saturating_duration_since(l.last_packet) < LAYER_TIMEOUT)
+        .collect();
+    live.sort_by_key(|l| l.rank);
+    live
+}
+
+/// The quality that asks for a layer of this rank.
+pub fn quality_of_rank(rank: u8) -> Quality {
+    match rank {
+        0 => Quality::Low,
+        1 => Quality::Medium,
+        _ => Quality::High,
     }
 }
 
@@ -186,6 +208,7 @@ mod tests {
 
     fn layer(ssrc: u32, rank: u8, last: Instant) -> Layer {
         Layer {
+            rate: RateMeter::default(),
             ssrc,
             rank,
             last_packet: last,

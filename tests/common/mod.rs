@@ -481,14 +481,20 @@ impl MediaParticipant {
         Self::start(client, id, false).await
     }
 
+    /// Joins and publishes audio only (a participant with the camera off).
+    pub async fn join_audio_only(server: &TestServer, room: &str, id: &str, role: Role) -> Self {
+        let (client, _joined) = join(server, room, id, role).await;
+        Self::start_with(client, id, false, 1, false).await
+    }
+
     /// Starts media on an already joined (or admitted) session at a tenth of the usual packet
     /// rate (audio 5, video 10 packets/s), for rooms with many participants.
     pub async fn from_client_slow(client: SignallingClient, id: &str) -> Self {
-        Self::start_with(client, id, false, 10).await
+        Self::start_with(client, id, false, 10, true).await
     }
 
     async fn start(client: SignallingClient, id: &str, simulcast: bool) -> Self {
-        Self::start_with(client, id, simulcast, 1).await
+        Self::start_with(client, id, simulcast, 1, true).await
     }
 
     async fn start_with(
@@ -496,6 +502,7 @@ impl MediaParticipant {
         id: &str,
         simulcast: bool,
         slower: u32,
+        video: bool,
     ) -> Self {
         let level = Arc::new(std::sync::atomic::AtomicU8::new(127));
         let (received_tx, received) = watch::channel(Received::default());
@@ -508,6 +515,9 @@ impl MediaParticipant {
             (RtpCodecKind::Audio, MIME_TYPE_OPUS, 48000, 2, 111u8),
             (RtpCodecKind::Video, MIME_TYPE_VP8, 90000, 0, 96u8),
         ] {
+            if kind == RtpCodecKind::Video && !video {
+                continue;
+            }
             let codec = RTCRtpCodec {
                 mime_type: mime.to_owned(),
                 clock_rate: clock,
@@ -615,6 +625,12 @@ impl MediaParticipant {
                         payload: if rid.is_empty() {
                             payload(&sender_id, kind_name, seq, size)
                         } else {
+                            // Layers cost what their resolution would: a quarter, half, all.
+                            let size = match rid.as_str() {
+                                "q" => size / 4,
+                                "h" => size / 2,
+                                _ => size,
+                            };
                             layer_payload(&sender_id, &rid, seq, seq.is_multiple_of(25), size)
                         },
                     };

@@ -13,7 +13,11 @@ use vardrum_signalling::{PcKind, Quality};
 use super::Room;
 use super::media::Publication;
 use crate::keyframe::KeyframeThrottle;
+use crate::rate::RateMeter;
 use crate::simulcast::{self, Layer};
+
+/// An RTP header without extensions or CSRCs, counted with the payload into a layer's rate.
+const RTP_HEADER_BYTES: usize = 12;
 
 impl Room {
     /// Sends one received RTP packet to every subscriber of its publication that is on the
@@ -45,9 +49,11 @@ impl Room {
             self.add_layer(pi, pos, ssrc, now);
         }
         let forwards = self.media[pi].forwards(self.media[pi].publications[pos].kind);
+        let bytes = packet.payload.len() + RTP_HEADER_BYTES;
         let publ = &mut self.media[pi].publications[pos];
         if let Some(layer) = publ.layer_mut(ssrc) {
             layer.last_packet = now;
+            layer.rate.add(bytes, now);
         }
         if !forwards {
             // A host muted this kind: nothing of it reaches anyone until the participant
@@ -106,11 +112,12 @@ impl Room {
                 .filter(|x| x.publication == publication)
             {
                 let Some(pt) = sub.payload_type else { continue };
-                if sub.paused {
-                    // The page does not show it (audio is never paused).
+                if sub.paused || sub.starved {
+                    // The page does not show it, or its link cannot carry even its lowest
+                    // layer now (audio is never paused).
                     continue;
                 }
-                let target = target_of(sub.wanted());
+                let target = target_of(sub.target());
                 if sub.rewriter.current != Some(ssrc) {
                     // Not this subscriber's layer: switch to it only if it should be, and
                     // (simulcast) only where a picture can start.
@@ -167,6 +174,7 @@ impl Room {
                 match sender.write_rtp(now, out) {
                     Ok(()) => {
                         self.stats.rtp_packets_forwarded.fetch_add(1, Relaxed);
+                        s.sent.add(bytes, now);
                     }
                     Err(e) => {
                         self.stats.forward_errors.fetch_add(1, Relaxed);
@@ -208,6 +216,7 @@ impl Room {
         }
         tracing::debug!(room = %self.id, rid = rid.as_deref().unwrap_or("-"), "layer started");
         publ.layers.push(Layer {
+            rate: RateMeter::default(),
             ssrc,
             rank,
             last_packet: now,

@@ -8,9 +8,11 @@ use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodec, RtpCodecKind};
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 use vardrum_signalling::{MediaKind, PcKind, Quality, ServerMessage};
 
+use super::bandwidth::Estimate;
 use super::membership::Outbox;
 use crate::Outbound;
 use crate::peer::Peer;
+use crate::rate::RateMeter;
 use crate::simulcast::{Layer, Rewriter};
 
 /// A track a participant publishes.
@@ -50,14 +52,26 @@ pub(super) struct Subscription {
     pub fit: Quality,
     /// The page does not show it: nothing is forwarded (video only).
     pub paused: bool,
+    /// The most the bandwidth toward the subscriber allows now (`None`: no limit).
+    pub cap: Option<Quality>,
+    /// Not even the lowest layer fits the bandwidth now: paused until it does.
+    pub starved: bool,
     /// Which layer it is on and how its packets are renumbered.
     pub rewriter: Rewriter,
 }
 
 impl Subscription {
-    /// The layer to forward: what was asked for, no more than the tile shows.
+    /// The layer the subscriber wants: what was asked for, no more than the tile shows.
     pub fn wanted(&self) -> Quality {
         lower(self.quality, self.fit)
+    }
+
+    /// The layer to forward: what it wants, no more than its bandwidth allows.
+    pub fn target(&self) -> Quality {
+        match self.cap {
+            Some(cap) => lower(self.wanted(), cap),
+            None => self.wanted(),
+        }
     }
 }
 
@@ -107,6 +121,10 @@ pub(super) struct Media {
     pub blocked_video: bool,
     /// The id of the audio level header extension on its publisher connection, once known.
     pub audio_level_ext: Option<u8>,
+    /// The bandwidth toward it, as its side reports it.
+    pub estimate: Estimate,
+    /// What it is being sent.
+    pub sent: RateMeter,
 }
 
 impl Media {
@@ -126,6 +144,8 @@ impl Media {
             blocked_audio: false,
             blocked_video: false,
             audio_level_ext: None,
+            estimate: Estimate::default(),
+            sent: RateMeter::default(),
         }
     }
 

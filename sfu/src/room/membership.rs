@@ -1433,6 +1433,7 @@ mod tests {
         let mut pat = f.join("pat", "Pat Persson", Role::Patient);
         f.host(&anna, HostAction::AdmitAll).unwrap();
         anna.drain();
+        pat.drain();
         f.room.raise_hand("pat", true).unwrap();
         assert!(
             matches!(&anna.messages()[..], [ServerMessage::ParticipantUpdated { participant }]
@@ -1443,6 +1444,15 @@ mod tests {
         assert!(
             matches!(&anna.messages()[..], [ServerMessage::ParticipantUpdated { participant }]
             if !participant.hand_raised)
+        );
+        // The patient hears of its own hand too, lowered by the host included.
+        let own = pat.messages();
+        assert!(
+            matches!(&own[..], [
+                ServerMessage::ParticipantUpdated { participant: up },
+                ServerMessage::ParticipantUpdated { participant: down },
+            ] if up.hand_raised && !down.hand_raised && up.name == "Pat Persson"),
+            "{own:?}"
         );
     }
 

@@ -22,6 +22,7 @@
 //! connections produced: state events, received RTP/RTCP (forwarded at once), and datagrams to
 //! send (written to the shared UDP socket, batched, without awaiting).
 
+mod bandwidth;
 mod chat;
 mod forwarding;
 pub mod lens;
@@ -40,6 +41,8 @@ use bytes::BytesMut;
 use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
 use rtc::peer_connection::message::RTCMessage;
 use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::sansio::Protocol;
 use tokio::net::UdpSocket;
@@ -668,7 +671,7 @@ impl Room {
                         .subscriptions
                         .iter()
                         .filter(|s| s.kind == RtpCodecKind::Video)
-                        .map(|s| (s.publisher.clone(), s.publication.clone(), s.wanted()))
+                        .map(|s| (s.publisher.clone(), s.publication.clone(), s.target()))
                         .collect();
                     for (publisher, publication, quality) in wanted {
                         let target = self.target_layer(&publisher, &publication, quality, now);
@@ -706,8 +709,31 @@ impl Room {
                 self.stats.rtp_packets_in.fetch_add(1, Relaxed);
                 self.forward(key, &track_id, packet, now);
             }
-            (PcKind::Subscriber, RTCMessage::RtcpPacket(track_id, _packets)) => {
-                // Only keyframe requests are let through (see peer::KeyframeRequestTap).
+            (PcKind::Subscriber, RTCMessage::RtcpPacket(track_id, packets)) => {
+                // What the tap lets through (peer::KeyframeRequestTap): keyframe requests, and
+                // the reports that tell the subscriber's bandwidth.
+                let mut keyframe = false;
+                let mut reported = false;
+                for packet in &packets {
+                    let any = packet.as_any();
+                    if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                        reported |= self.on_receiver_report(key, rr, now);
+                    } else if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>()
+                    {
+                        if let Some(i) = self.index(key) {
+                            self.media[i].estimate.on_remb(f64::from(remb.bitrate), now);
+                            reported = true;
+                        }
+                    } else {
+                        keyframe = true;
+                    }
+                }
+                if reported {
+                    self.allocate(key, now);
+                }
+                if !keyframe {
+                    return;
+                }
                 let Some(i) = self.index(key) else { return };
                 let wanted = self.media[i]
                     .subscriptions

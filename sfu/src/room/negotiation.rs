@@ -118,7 +118,7 @@ impl Room {
                 .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(&sub.mime_type))
                 .map(|c| c.payload_type);
             if sub.payload_type.is_some() && sub.kind == RtpCodecKind::Video {
-                newly_bound.push((sub.publisher.clone(), sub.publication.clone(), sub.wanted()));
+                newly_bound.push((sub.publisher.clone(), sub.publication.clone(), sub.target()));
             }
         }
         let connected = peer.connected;

@@ -107,7 +107,6 @@ impl SpeakerDetector {
         self.current.clone()
     }
 
-    #[cfg(test)]
     pub fn current(&self) -> Option<&Arc<str>> {
         self.current.as_ref()
     }

@@ -7,16 +7,21 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use rtc::media_stream::MediaStreamTrack;
+use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use vardrum_signalling::{ErrorCode, PcKind, Quality, ServerMessage};
 
 use super::Room;
+use super::bandwidth::{self, AUDIO_BPS, VideoDemand};
 use super::media::{Subscription, fit_for};
 use crate::mux::PeerKey;
 use crate::peer::Peer;
 use crate::simulcast::{self, Rewriter};
+
+/// What a layer that has not run a full second is taken to cost.
+const NEW_LAYER_BPS: f64 = 30_000.0;
 
 impl Room {
     /// A subscriber picks the simulcast layer of one of its tracks. The switch happens at the
@@ -41,7 +46,7 @@ impl Room {
             return;
         };
         sub.quality = quality;
-        let wanted = sub.wanted();
+        let wanted = sub.target();
         let (publisher, publication) = (sub.publisher.clone(), sub.publication.clone());
         if let Some(target) = self.target_layer(&publisher, &publication, wanted, now) {
             self.request_keyframe(&publisher, &publication, Some(target), now);
@@ -72,10 +77,10 @@ impl Room {
             return;
         };
         let resumed = sub.paused && visible;
-        let before = sub.wanted();
+        let before = sub.target();
         sub.paused = !visible;
         sub.fit = fit_for(width, height);
-        let wanted = sub.wanted();
+        let wanted = sub.target();
         if sub.kind != RtpCodecKind::Video || !visible || (!resumed && wanted == before) {
             return;
         }
@@ -175,6 +180,8 @@ impl Room {
                     quality: Quality::High,
                     fit: Quality::High,
                     paused: false,
+                    cap: None,
+                    starved: false,
                     rewriter: Rewriter::default(),
                 });
                 self.stats.subscriptions.fetch_add(1, Relaxed);
@@ -227,6 +234,124 @@ impl Room {
                 self.negotiate_subscriber(&other, now);
             }
         }
+    }
+
+    /// A receiver report from the subscriber `key`: the worst loss it reports on what we send
+    /// it feeds its estimate. Whether it was about our streams.
+    pub(super) fn on_receiver_report(
+        &mut self,
+        key: &Arc<str>,
+        rr: &ReceiverReport,
+        now: Instant,
+    ) -> bool {
+        let Some(i) = self.index(key) else {
+            return false;
+        };
+        let m = &mut self.media[i];
+        let worst = rr
+            .reports
+            .iter()
+            .filter(|r| m.subscriptions.iter().any(|s| s.ssrc == r.ssrc))
+            .map(|r| r.fraction_lost)
+            .max();
+        let Some(worst) = worst else {
+            return false;
+        };
+        let sending = m.sent.bps();
+        m.estimate.on_loss(worst, sending, now);
+        tracing::trace!(
+            room = %self.id,
+            lost = worst,
+            sending_bps = sending as u64,
+            estimate_bps = m.estimate.available(now) as u64,
+            "receiver report"
+        );
+        true
+    }
+
+    /// Shares the bandwidth toward subscriber `key` among its shown videos (see `bandwidth`):
+    /// each gets a cap on its layer, or is paused when not even its lowest layer fits. A video
+    /// that may move up or resume asks its publisher for a keyframe.
+    pub(super) fn allocate(&mut self, key: &Arc<str>, now: Instant) {
+        let Some(i) = self.index(key) else { return };
+        let speaker = self.speaker.current().cloned();
+        let subs = &self.media[i].subscriptions;
+        let audio = subs
+            .iter()
+            .filter(|s| s.kind == RtpCodecKind::Audio)
+            .count();
+        let budget = self.media[i].estimate.available(now) - audio as f64 * AUDIO_BPS;
+        let mut order: Vec<usize> = (0..subs.len())
+            .filter(|&j| subs[j].kind == RtpCodecKind::Video && !subs[j].paused)
+            .collect();
+        // The active speaker first, then the others as they were subscribed.
+        order.sort_by_key(|&j| speaker.as_ref() != Some(&subs[j].publisher));
+        let mut demands = Vec::with_capacity(order.len());
+        let mut ranks = Vec::with_capacity(order.len());
+        for &j in &order {
+            let s = &subs[j];
+            let (rates, layer_ranks) = self.layer_rates(&s.publisher, &s.publication, now);
+            let want = simulcast::wanted_rank(s.wanted());
+            let wanted = layer_ranks.iter().rposition(|r| *r <= want).unwrap_or(0);
+            demands.push(VideoDemand {
+                layers: rates,
+                wanted,
+            });
+            ranks.push(layer_ranks);
+        }
+        let granted = bandwidth::allocate(budget.max(0.0), &demands);
+        tracing::trace!(room = %self.id, budget_bps = budget as u64, ?granted, "bandwidth shared");
+        let mut keyframes = Vec::new();
+        for ((&j, grant), layer_ranks) in order.iter().zip(granted).zip(ranks) {
+            let s = &mut self.media[i].subscriptions[j];
+            if layer_ranks.is_empty() {
+                continue; // nothing arriving yet: nothing to decide
+            }
+            let (was_starved, before) = (s.starved, simulcast::wanted_rank(s.target()));
+            match grant {
+                None => s.starved = true,
+                Some(at) => {
+                    s.starved = false;
+                    s.cap = Some(simulcast::quality_of_rank(layer_ranks[at]));
+                }
+            }
+            if s.starved {
+                continue;
+            }
+            if was_starved {
+                // The picture restarts at a keyframe, on whatever layer.
+                s.rewriter.current = None;
+            }
+            if was_starved || simulcast::wanted_rank(s.target()) > before {
+                keyframes.push((s.publisher.clone(), s.publication.clone(), s.target()));
+            }
+        }
+        for (publisher, publication, quality) in keyframes {
+            let target = self.target_layer(&publisher, &publication, quality, now);
+            self.request_keyframe(&publisher, &publication, target, now);
+        }
+    }
+
+    /// The bitrates and ranks of a publication's live layers, lowest first. A layer that has
+    /// not run a full second yet counts as [`NEW_LAYER_BPS`].
+    fn layer_rates(
+        &self,
+        publisher: &Arc<str>,
+        publication: &Arc<str>,
+        now: Instant,
+    ) -> (Vec<f64>, Vec<u8>) {
+        let Some(publ) = self.index(publisher).and_then(|pi| {
+            self.media[pi]
+                .publications
+                .iter()
+                .find(|p| &p.id == publication)
+        }) else {
+            return (Vec::new(), Vec::new());
+        };
+        simulcast::live(&publ.layers, now)
+            .into_iter()
+            .map(|l| (l.rate.bps().max(NEW_LAYER_BPS), l.rank))
+            .unzip()
     }
 
     /// Removes every subscription to `publication` and renegotiates the subscribers.
