@@ -405,3 +405,49 @@ async fn metrics_can_move_off_the_public_port() {
     assert_eq!(page.status(), reqwest::StatusCode::NOT_FOUND);
     server.stop().await;
 }
+
+/// docs/signalling.md, "offer (subscriber)": a track whose publisher left has its transceiver
+/// stopped (`a=inactive` or port 0) in the next offer: all of that participant's tracks in that
+/// one offer, and its participant id no longer named anywhere in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_offer_after_someone_leaves_stops_all_their_tracks() {
+    let server = TestServer::start_with(|c| c.rooms.max_participants = 3).await;
+    let mut anna = MediaParticipant::join(&server, "visit-7", "anna", Role::Clinician).await;
+    let _pat = MediaParticipant::join(&server, "visit-7", "pat", Role::Patient).await;
+    let ola = MediaParticipant::join(&server, "visit-7", "ola", Role::Patient).await;
+    anna.wait_media_from("pat", 20).await;
+    let r = anna.wait_media_from("ola", 20).await;
+    let ola_id = r.id_of("ola");
+    let before = r.offers.len();
+    assert!(
+        r.offers
+            .last()
+            .unwrap()
+            .contains(&format!("msid:{ola_id} "))
+    );
+    ola.leave().await;
+    let r = wait_until(&mut anna.received, "an offer after ola left", move |r| {
+        r.offers.len() > before
+    })
+    .await;
+    let offer = &r.offers[before];
+    assert!(!offer.contains(&ola_id), "ola is still named: {offer}");
+    let sections: Vec<&str> = offer.split("\r\nm=").skip(1).collect();
+    let stopped = sections
+        .iter()
+        .filter(|s| s.contains("a=inactive") || s.split_whitespace().nth(1) == Some("0"))
+        .count();
+    assert_eq!(
+        stopped, 2,
+        "both of ola's tracks stop in this offer: {offer}"
+    );
+    assert!(!offer.contains("a=recvonly"), "{offer}");
+    // Pat's tracks go on.
+    let pat_id = r.id_of("pat");
+    assert_eq!(
+        offer.matches(&format!("a=msid:{pat_id} ")).count(),
+        2,
+        "{offer}"
+    );
+    server.stop().await;
+}

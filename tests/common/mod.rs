@@ -239,6 +239,8 @@ pub struct Received {
     pub publisher_state: Option<RTCPeerConnectionState>,
     pub subscriber_state: Option<RTCPeerConnectionState>,
     pub errors: Vec<ServerMessage>,
+    /// Every subscriber offer, in order.
+    pub offers: Vec<String>,
     /// The participant ids of `speaker` messages, in order.
     pub speakers: Vec<String>,
     pub closed: Option<(u16, String)>,
@@ -685,6 +687,7 @@ impl MediaParticipant {
                                 publisher.set_remote_description(answer).await.expect("apply answer");
                             }
                             ServerMessage::Offer { sdp, .. } => {
+                                received_for_task.send_modify(|r| r.offers.push(sdp.clone()));
                                 let pc = match &subscriber {
                                     Some(pc) => pc.clone(),
                                     None => {

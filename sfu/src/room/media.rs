@@ -125,6 +125,10 @@ pub(super) struct Media {
     pub estimate: Estimate,
     /// What it is being sent.
     pub sent: RateMeter,
+    /// Send-only transceivers on its subscriber connection whose publication went: used again
+    /// for the next of their kind, so the session description does not grow with every arrival.
+    pub idle_audio: usize,
+    pub idle_video: usize,
 }
 
 impl Media {
@@ -146,6 +150,8 @@ impl Media {
             audio_level_ext: None,
             estimate: Estimate::default(),
             sent: RateMeter::default(),
+            idle_audio: 0,
+            idle_video: 0,
         }
     }
 

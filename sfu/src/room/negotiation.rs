@@ -57,6 +57,7 @@ impl Room {
                     .unwrap_or_default();
                 // Accepted in our answer only if we offered it: then the client sends it.
                 p.audio_level_ext = audio_level_ext.filter(|_| sdp.contains(AUDIO_LEVEL_URI));
+                let sdp = candidates_where_bundled(&sdp);
                 p.send(ServerMessage::Answer {
                     pc: PcKind::Publisher,
                     sdp,
@@ -199,5 +200,81 @@ impl Room {
             }
         }
         self.mark_dirty(id, PcKind::Subscriber);
+    }
+}
+
+/// Our candidates where a client looks for them. The `rtc` core writes them into the first
+/// m-section of an answer even when the answer rejects that section (port 0), and a rejected
+/// section leaves the BUNDLE group (RFC 8843 §7.3.3), so the accepted, bundled sections would
+/// have none. Then they are copied into the first accepted section, the group's new tag.
+pub(crate) fn candidates_where_bundled(sdp: &str) -> String {
+    let mut sections: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in sdp.split("\r\n").filter(|l| !l.is_empty()) {
+        if line.starts_with("m=") {
+            sections.push(Vec::new());
+        }
+        if let Some(last) = sections.last_mut() {
+            last.push(line);
+        }
+    }
+    let accepted = |section: &[&str]| {
+        section
+            .first()
+            .and_then(|m| m.split_whitespace().nth(1))
+            .is_some_and(|port| port != "0")
+    };
+    let is_candidate = |l: &&str| l.starts_with("a=candidate:") || *l == "a=end-of-candidates";
+    let media = &sections[1..];
+    if media
+        .iter()
+        .any(|sec| accepted(sec) && sec.iter().any(is_candidate))
+    {
+        return sdp.to_owned();
+    }
+    let candidates: Vec<&str> = media
+        .iter()
+        .flat_map(|sec| sec.iter().copied().filter(is_candidate))
+        .collect();
+    let Some(first) = media.iter().position(|sec| accepted(sec)) else {
+        return sdp.to_owned();
+    };
+    let mut out = String::with_capacity(sdp.len() + candidates.len() * 80);
+    for (i, section) in sections.iter().enumerate() {
+        for line in section {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+        if i == first + 1 {
+            for line in &candidates {
+                out.push_str(line);
+                out.push_str("\r\n");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::candidates_where_bundled;
+
+    const REJECTED_FIRST: &str = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+        a=group:BUNDLE 1\r\n\
+        m=video 0 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n\
+        a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\na=end-of-candidates\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=recvonly\r\n";
+
+    #[test]
+    fn candidates_move_to_the_first_accepted_section_when_the_first_is_rejected() {
+        let fixed = candidates_where_bundled(REJECTED_FIRST);
+        let audio = fixed.split("m=audio").nth(1).expect("audio section");
+        assert!(audio.contains("a=candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host\r\n"));
+        assert!(audio.contains("a=end-of-candidates\r\n"));
+        assert!(fixed.ends_with("\r\n"));
+        // Applied again, nothing changes; an answer whose first section is accepted is left
+        // as it is.
+        assert_eq!(candidates_where_bundled(&fixed), fixed);
+        let normal = REJECTED_FIRST.replace("m=video 0 ", "m=video 9 ");
+        assert_eq!(candidates_where_bundled(&normal), normal);
     }
 }

@@ -11,6 +11,7 @@ use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
+use rtc::rtp_transceiver::{RTCRtpSenderId, RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use vardrum_signalling::{ErrorCode, PcKind, Quality, ServerMessage};
 
 use super::Room;
@@ -167,7 +168,29 @@ impl Room {
                 ..Default::default()
             }],
         );
-        match peer.pc.add_track(track) {
+        // A transceiver of this kind that a departed publication left idle is used again; else
+        // a new send-only one. Send-only, so that when its publication goes it becomes
+        // `inactive` in the next offer (docs/signalling.md), not `recvonly`.
+        let idle = match kind {
+            RtpCodecKind::Audio => &mut s.idle_audio,
+            _ => &mut s.idle_video,
+        };
+        let added = if *idle > 0 {
+            *idle -= 1;
+            peer.pc.add_track(track)
+        } else {
+            peer.pc
+                .add_transceiver_from_track(
+                    track,
+                    Some(RTCRtpTransceiverInit {
+                        direction: RTCRtpTransceiverDirection::Sendonly,
+                        streams: Vec::new(),
+                        send_encodings: Vec::new(),
+                    }),
+                )
+                .map(RTCRtpSenderId::from)
+        };
+        match added {
             Ok(sender_id) => {
                 s.subscriptions.push(Subscription {
                     publisher: publisher.clone(),
@@ -356,20 +379,31 @@ impl Room {
 
     /// Removes every subscription to `publication` and renegotiates the subscribers.
     pub(super) fn unsubscribe_all(&mut self, publication: &Arc<str>, now: Instant) {
+        self.unsubscribe_from(std::slice::from_ref(publication), now);
+    }
+
+    /// Removes every subscription to any of `publications` and renegotiates each subscriber
+    /// once: a departed participant's tracks all stop in one offer.
+    pub(super) fn unsubscribe_from(&mut self, publications: &[Arc<str>], now: Instant) {
         let mut touched = Vec::new();
         for s in &mut self.media {
             let before = s.subscriptions.len();
             let mut removed = Vec::new();
             s.subscriptions.retain(|x| {
-                let keep = x.publication != *publication;
+                let keep = !publications.contains(&x.publication);
                 if !keep {
-                    removed.push(x.sender_id);
+                    removed.push((x.sender_id, x.kind));
                 }
                 keep
             });
             if let Some(peer) = s.subscriber.as_mut() {
-                for sender_id in removed {
-                    let _ = peer.pc.remove_track(sender_id);
+                for (sender_id, kind) in removed {
+                    if peer.pc.remove_track(sender_id).is_ok() {
+                        match kind {
+                            RtpCodecKind::Audio => s.idle_audio += 1,
+                            _ => s.idle_video += 1,
+                        }
+                    }
                 }
             }
             let n = before - s.subscriptions.len();
@@ -403,8 +437,6 @@ impl Room {
         self.stats
             .publications
             .fetch_sub(publications.len() as i64, Relaxed);
-        for publication in publications {
-            self.unsubscribe_all(&publication, now);
-        }
+        self.unsubscribe_from(&publications, now);
     }
 }
