@@ -44,12 +44,13 @@ fn inside_the_namespace() {
         })
         .await;
 
-        // Everything the SFU sends is held to 60 kB/s (480 kbit/s): the best layer no longer
-        // fits, the viewer's receiver reports show the loss, and the SFU moves it down.
+        // Everything the SFU sends is held to 60 kB/s (480 kbit/s) with a 30 kB bucket, as a
+        // link's token bucket would: the best layer no longer fits, the viewer's receiver
+        // reports show the loss, and the SFU moves it down.
         sh("nft add table inet bw");
         sh("nft add chain inet bw out '{ type filter hook output priority 0 ; }'");
         sh(&format!(
-            "nft add rule inet bw out udp sport {port} limit rate over 60 kbytes/second drop"
+            "nft add rule inet bw out udp sport {port} limit rate over 60 kbytes/second burst 30 kbytes drop"
         ));
         let r = wait_until(&mut viewer.received, "a lower layer", |r| {
             layer(r, "q") + layer(r, "h") > 300

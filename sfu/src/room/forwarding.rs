@@ -2,6 +2,7 @@
 //! that are on its simulcast layer, switching subscribers between layers at keyframes, and
 //! keyframe requests go back to the publisher, throttled per layer.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
@@ -11,10 +12,43 @@ use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use vardrum_signalling::{PcKind, Quality};
 
 use super::Room;
-use super::media::Publication;
+use super::media::{Media, Publication};
 use crate::keyframe::KeyframeThrottle;
 use crate::rate::RateMeter;
 use crate::simulcast::{self, Layer};
+
+/// Which subscriptions each publication has, as (media index, subscription index) pairs: what
+/// a packet of the publication fans out to. Rebuilt after subscriptions change (joins, leaves,
+/// new tracks: rare), read for every packet.
+#[derive(Default)]
+pub(super) struct Fanout {
+    by_publication: HashMap<Arc<str>, Vec<(usize, usize)>>,
+    pub stale: bool,
+}
+
+impl Fanout {
+    fn rebuild(&mut self, media: &[Media]) {
+        for list in self.by_publication.values_mut() {
+            list.clear();
+        }
+        for (mi, m) in media.iter().enumerate() {
+            for (si, sub) in m.subscriptions.iter().enumerate() {
+                self.by_publication
+                    .entry(sub.publication.clone())
+                    .or_default()
+                    .push((mi, si));
+            }
+        }
+        self.by_publication.retain(|_, list| !list.is_empty());
+        self.stale = false;
+    }
+
+    fn of(&self, publication: &str) -> &[(usize, usize)] {
+        self.by_publication
+            .get(publication)
+            .map_or(&[], Vec::as_slice)
+    }
+}
 
 /// An RTP header without extensions or CSRCs, counted with the payload into a layer's rate.
 const RTP_HEADER_BYTES: usize = 12;
@@ -98,19 +132,22 @@ impl Room {
         };
         let mut keyframe: Option<bool> = None;
         let mut wants_keyframe: Vec<u32> = Vec::new();
-        for s in &mut self.media {
-            if Arc::ptr_eq(&s.key, publisher) {
-                continue;
-            }
+        if self.fanout.stale {
+            self.fanout.rebuild(&self.media);
+        }
+        // Only this publication's subscribers: a packet costs what its own audience costs, not
+        // every participant times every subscription.
+        let audience = self.fanout.of(&publication);
+        for &(mi, si) in audience {
+            let s = &mut self.media[mi];
             // Until DTLS is up there are no SRTP keys to send with.
             let Some(peer) = s.subscriber.as_mut().filter(|p| p.connected) else {
                 continue;
             };
-            for sub in s
-                .subscriptions
-                .iter_mut()
-                .filter(|x| x.publication == publication)
             {
+                let Some(sub) = s.subscriptions.get_mut(si) else {
+                    continue;
+                };
                 let Some(pt) = sub.payload_type else { continue };
                 if sub.paused || sub.starved {
                     // The page does not show it, or its link cannot carry even its lowest
@@ -196,6 +233,11 @@ impl Room {
         for layer in wants_keyframe {
             self.request_keyframe(publisher, &publication, Some(layer), now);
         }
+    }
+
+    /// Marks the fan-out index out of date: after any change to who subscribes to what.
+    pub(super) fn subscriptions_changed(&mut self) {
+        self.fanout.stale = true;
     }
 
     /// A packet on an SSRC the publication has not had: a new simulcast layer (or the first

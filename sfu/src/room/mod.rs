@@ -188,6 +188,8 @@ pub(crate) struct Room {
     members: Members,
     /// The media of the participants in the visit, by key.
     media: Vec<Media>,
+    /// Who receives each publication, for forwarding.
+    fanout: forwarding::Fanout,
     speaker: SpeakerDetector,
     socket: Arc<UdpSocket>,
     advertised: SocketAddr,
@@ -248,6 +250,7 @@ impl Room {
             settings: parts.settings,
             members,
             media: Vec::new(),
+            fanout: forwarding::Fanout::default(),
             speaker: SpeakerDetector::default(),
             socket: parts.socket,
             advertised: parts.advertised,
@@ -555,6 +558,7 @@ impl Room {
                         self.drop_media(i, now);
                     }
                     self.media.push(Media::new(key.clone(), id, session, out));
+                    self.subscriptions_changed();
                     self.subscribe_to_everything(&key, now);
                 }
                 Effect::MediaDown { key } => {

@@ -208,6 +208,7 @@ impl Room {
                     rewriter: Rewriter::default(),
                 });
                 self.stats.subscriptions.fetch_add(1, Relaxed);
+                self.subscriptions_changed();
                 true
             }
             Err(e) => {
@@ -412,6 +413,9 @@ impl Room {
                 touched.push(s.key.clone());
             }
         }
+        if !touched.is_empty() {
+            self.subscriptions_changed();
+        }
         for key in touched {
             self.negotiate_subscriber(&key, now);
         }
@@ -421,6 +425,7 @@ impl Room {
     /// everyone and drops its subscriptions. The membership decides what becomes of the person.
     pub(super) fn drop_media(&mut self, i: usize, now: Instant) {
         let mut p = self.media.remove(i);
+        self.subscriptions_changed();
         for peer in [p.publisher.take(), p.subscriber.take()]
             .into_iter()
             .flatten()
