@@ -29,6 +29,8 @@ pub struct Collector {
     join_time: Mutex<Histogram<u64>>,
     /// Connect → first video packet received, in microseconds.
     first_video: Mutex<Histogram<u64>>,
+    /// What the group-visit scenario measures.
+    pub visit: VisitCounters,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -57,6 +59,7 @@ impl Default for Collector {
             server_errors: Mutex::new(BTreeMap::new()),
             join_time: Mutex::new(histogram()),
             first_video: Mutex::new(histogram()),
+            visit: VisitCounters::default(),
         }
     }
 }
@@ -149,5 +152,185 @@ impl Collector {
             .lock()
             .map(|h| h.clone())
             .unwrap_or_else(|_| histogram())
+    }
+}
+
+/// The group visit's own measurements: admission, speaker switches, chat, and which layer the
+/// speaker's and the tiles' video arrived on.
+pub struct VisitCounters {
+    /// Patients who landed in the waiting room.
+    waiting: AtomicU64,
+    /// Of them, admitted by the host.
+    admitted: AtomicU64,
+    /// `join` sent → `admitted` received, µs.
+    admit_time: Mutex<Histogram<u64>>,
+    speaker_switches: AtomicU64,
+    /// (switch, subscriber) pairs that should have heard of a switch.
+    speaker_expected: AtomicU64,
+    speaker_heard: AtomicU64,
+    speaker_missed: AtomicU64,
+    /// Every `speaker` message received.
+    speaker_messages: AtomicU64,
+    /// New speaker loud → `speaker` received, µs; a missed one counts with its whole turn.
+    speaker_delay: Mutex<Histogram<u64>>,
+    chat_sent: AtomicU64,
+    /// Deliveries the chat messages sent should make (everyone admitted, sender included).
+    chat_expected: AtomicU64,
+    chat_received: AtomicU64,
+    /// Sent → received, µs.
+    chat_latency: Mutex<Histogram<u64>>,
+    /// Video frames (simulcast; counted by their last packet, so that every layer weighs the
+    /// same per second) from the publisher a receiver showed large, and of them those on the
+    /// top layer; the same for the tiles and the bottom layer.
+    speaker_frames: AtomicU64,
+    speaker_on_top: AtomicU64,
+    tile_frames: AtomicU64,
+    tile_on_bottom: AtomicU64,
+}
+
+/// The counters of [`VisitCounters`] at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VisitSnapshot {
+    pub waiting: u64,
+    pub admitted: u64,
+    pub speaker_switches: u64,
+    pub speaker_expected: u64,
+    pub speaker_heard: u64,
+    pub speaker_missed: u64,
+    pub speaker_messages: u64,
+    pub chat_sent: u64,
+    pub chat_expected: u64,
+    pub chat_received: u64,
+    pub speaker_frames: u64,
+    pub speaker_on_top: u64,
+    pub tile_frames: u64,
+    pub tile_on_bottom: u64,
+}
+
+impl Default for VisitCounters {
+    fn default() -> Self {
+        Self {
+            waiting: AtomicU64::new(0),
+            admitted: AtomicU64::new(0),
+            admit_time: Mutex::new(histogram()),
+            speaker_switches: AtomicU64::new(0),
+            speaker_expected: AtomicU64::new(0),
+            speaker_heard: AtomicU64::new(0),
+            speaker_missed: AtomicU64::new(0),
+            speaker_messages: AtomicU64::new(0),
+            speaker_delay: Mutex::new(histogram()),
+            chat_sent: AtomicU64::new(0),
+            chat_expected: AtomicU64::new(0),
+            chat_received: AtomicU64::new(0),
+            chat_latency: Mutex::new(histogram()),
+            speaker_frames: AtomicU64::new(0),
+            speaker_on_top: AtomicU64::new(0),
+            tile_frames: AtomicU64::new(0),
+            tile_on_bottom: AtomicU64::new(0),
+        }
+    }
+}
+
+fn record(h: &Mutex<Histogram<u64>>, us: u64) {
+    if let Ok(mut h) = h.lock() {
+        let _ = h.record(us.clamp(1, 600_000_000));
+    }
+}
+
+fn copy(h: &Mutex<Histogram<u64>>) -> Histogram<u64> {
+    h.lock().map(|h| h.clone()).unwrap_or_else(|_| histogram())
+}
+
+impl VisitCounters {
+    /// A patient's `joined` put it in the waiting room.
+    pub fn waiting(&self) {
+        self.waiting.fetch_add(1, Relaxed);
+    }
+
+    /// A patient was admitted, `took` after it sent `join`.
+    pub fn admitted(&self, took: Duration) {
+        self.admitted.fetch_add(1, Relaxed);
+        record(&self.admit_time, took.as_micros() as u64);
+    }
+
+    /// The speaker changed; `expected` subscribers should hear of it.
+    pub fn speaker_switch(&self, expected: u64) {
+        self.speaker_switches.fetch_add(1, Relaxed);
+        self.speaker_expected.fetch_add(expected, Relaxed);
+    }
+
+    pub fn speaker_message(&self) {
+        self.speaker_messages.fetch_add(1, Relaxed);
+    }
+
+    /// A subscriber heard of a switch `delay_us` after it.
+    pub fn speaker_heard(&self, delay_us: u64) {
+        self.speaker_heard.fetch_add(1, Relaxed);
+        record(&self.speaker_delay, delay_us);
+    }
+
+    /// A subscriber never heard of a switch during its turn of `turn_us`.
+    pub fn speaker_missed(&self, turn_us: u64) {
+        self.speaker_missed.fetch_add(1, Relaxed);
+        record(&self.speaker_delay, turn_us);
+    }
+
+    /// A chat message went out to `audience` participants.
+    pub fn chat_sent(&self, audience: u64) {
+        self.chat_sent.fetch_add(1, Relaxed);
+        self.chat_expected.fetch_add(audience, Relaxed);
+    }
+
+    pub fn chat_received(&self, latency_us: u64) {
+        self.chat_received.fetch_add(1, Relaxed);
+        record(&self.chat_latency, latency_us);
+    }
+
+    /// One simulcast video frame arrived from the publisher shown large (`speaker`) or from a
+    /// tile, on the top or the bottom layer (or neither).
+    pub fn video_layer(&self, speaker: bool, top: bool, bottom: bool) {
+        if speaker {
+            self.speaker_frames.fetch_add(1, Relaxed);
+            if top {
+                self.speaker_on_top.fetch_add(1, Relaxed);
+            }
+        } else {
+            self.tile_frames.fetch_add(1, Relaxed);
+            if bottom {
+                self.tile_on_bottom.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    pub fn snapshot(&self) -> VisitSnapshot {
+        let n = |a: &AtomicU64| a.load(Relaxed);
+        VisitSnapshot {
+            waiting: n(&self.waiting),
+            admitted: n(&self.admitted),
+            speaker_switches: n(&self.speaker_switches),
+            speaker_expected: n(&self.speaker_expected),
+            speaker_heard: n(&self.speaker_heard),
+            speaker_missed: n(&self.speaker_missed),
+            speaker_messages: n(&self.speaker_messages),
+            chat_sent: n(&self.chat_sent),
+            chat_expected: n(&self.chat_expected),
+            chat_received: n(&self.chat_received),
+            speaker_frames: n(&self.speaker_frames),
+            speaker_on_top: n(&self.speaker_on_top),
+            tile_frames: n(&self.tile_frames),
+            tile_on_bottom: n(&self.tile_on_bottom),
+        }
+    }
+
+    pub fn admit_time(&self) -> Histogram<u64> {
+        copy(&self.admit_time)
+    }
+
+    pub fn speaker_delay(&self) -> Histogram<u64> {
+        copy(&self.speaker_delay)
+    }
+
+    pub fn chat_latency(&self) -> Histogram<u64> {
+        copy(&self.chat_latency)
     }
 }

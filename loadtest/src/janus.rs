@@ -21,10 +21,17 @@
 //! With `--simulcast`, the publisher's `configure` jsep says `rid_order: lmh` (our rids are
 //! listed low to high), and after each `start` the subscriber `configure`s the chosen
 //! substream on its new video mids (`loadtest/janus/README.md`, section 12).
+//!
+//! The group-visit scenario runs here as its closest equivalent: VideoRoom has no waiting room,
+//! no speaker messages and no chat, so everyone joins at once (the host is just the first) and
+//! nothing is chatted; the room's conductor still makes one voice loud at a time, and each
+//! subscriber shows the conductor's speaker large (substream 2) and everyone else as a tile
+//! (substream 0), recognising feeds by their `display`, the participant's identity. The media
+//! load is the same as on vardrum; what could not be measured the report says.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
@@ -40,9 +47,10 @@ use vardrum_signalling::PcKind;
 use webrtc::peer_connection::PeerConnection;
 
 use crate::collector::Collector;
+use crate::media::Layer;
 use crate::participant::{Outcome, Plan, stopped};
 use crate::scenario::SimulcastQuality;
-use crate::webrtc_client::{Handler, PcEvent, answer_offer, build_pc, start_publishing};
+use crate::webrtc_client::{Handler, NOBODY, PcEvent, answer_offer, build_pc, start_publishing};
 
 /// Janus' WebSocket subprotocol.
 pub const SUBPROTOCOL: &str = "janus-protocol";
@@ -295,6 +303,8 @@ struct Joined {
     feed: u64,
     /// Feeds already publishing when it joined.
     publishers: Vec<u64>,
+    /// Their run indexes, from their `display`.
+    indexes: Vec<(u64, u32)>,
 }
 
 fn feed_ids(list: &Value) -> impl Iterator<Item = u64> + '_ {
@@ -302,6 +312,15 @@ fn feed_ids(list: &Value) -> impl Iterator<Item = u64> + '_ {
         .into_iter()
         .flatten()
         .filter_map(|p| p["id"].as_u64())
+}
+
+/// (feed, run index) of the load tester's publishers in a list: the index ends the identity
+/// each joins with as its `display` (`lt-<run>-<index>`).
+fn feed_indexes(list: &Value) -> impl Iterator<Item = (u64, u32)> + '_ {
+    list.as_array().into_iter().flatten().filter_map(|p| {
+        let (_, index) = p["display"].as_str()?.rsplit_once('-')?;
+        Some((p["id"].as_u64()?, index.parse().ok()?))
+    })
 }
 
 async fn join(plan: &Plan, shared: &JanusShared) -> Result<Joined, String> {
@@ -341,6 +360,7 @@ async fn join(plan: &Plan, shared: &JanusShared) -> Result<Joined, String> {
     }
     let feed = data["id"].as_u64().ok_or("join: no participant id")?;
     let publishers = feed_ids(&data["publishers"]).collect();
+    let indexes = feed_indexes(&data["publishers"]).collect();
     let subscriber_handle = conn
         .attach()
         .await
@@ -352,6 +372,7 @@ async fn join(plan: &Plan, shared: &JanusShared) -> Result<Joined, String> {
         subscriber_handle,
         feed,
         publishers,
+        indexes,
     })
 }
 
@@ -372,7 +393,15 @@ pub async fn run(plan: Plan, shared: Arc<JanusShared>, mut stop: watch::Receiver
         subscriber_handle,
         feed,
         publishers,
+        indexes,
     } = joined;
+    // A group visit: in the room at once (no waiting room), and shown what the conductor says.
+    let mut speaker = plan.visit.as_ref().map(|room| {
+        room.joined(plan.index, &feed.to_string());
+        room.admitted(plan.index, None);
+        room.watch_speaker()
+    });
+    let visit = plan.visit.clone();
 
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let mut state = State {
@@ -396,8 +425,10 @@ pub async fn run(plan: Plan, shared: Arc<JanusShared>, mut stop: watch::Receiver
         subscriber_joined: false,
         completed: [false; 2],
         video_streams: BTreeSet::new(),
-        substream_set: BTreeSet::new(),
+        substream_set: BTreeMap::new(),
         substream_request: None,
+        feed_index: indexes.into_iter().collect(),
+        speaker_view: visit.as_ref().map(|_| Arc::new(AtomicU32::new(NOBODY))),
     };
 
     let outcome = 'session: {
@@ -426,6 +457,7 @@ pub async fn run(plan: Plan, shared: Arc<JanusShared>, mut stop: watch::Receiver
                     let _ = conn.send(json!({"janus": "keepalive"})).await;
                 }
                 _ = crate::run::sleep_until_opt(retry) => state.maybe_subscribe(&mut conn).await,
+                Some(large) = changed(&mut speaker) => state.show_large(&mut conn, large).await,
                 _ = stopped(&mut stop) => {
                     leave(&mut conn, publisher_handle, subscriber_handle).await;
                     break 'session Outcome::Completed;
@@ -442,10 +474,24 @@ pub async fn run(plan: Plan, shared: Arc<JanusShared>, mut stop: watch::Receiver
     {
         let _ = pc.close().await;
     }
+    if let Some(room) = &visit {
+        room.left(state.plan.index);
+    }
     if let Outcome::Dropped(reason) = &outcome {
         collector.dropped(reason);
     }
     outcome
+}
+
+/// The conductor's next choice of speaker (`None` inside: nobody), when there is a conductor.
+async fn changed(speaker: &mut Option<watch::Receiver<Option<u32>>>) -> Option<Option<u32>> {
+    match speaker {
+        Some(rx) => match rx.changed().await {
+            Ok(()) => Some(*rx.borrow_and_update()),
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
 }
 
 /// Leaves the room and ends the session; closing the WebSocket would do as much, this is the
@@ -500,12 +546,16 @@ struct State {
     subscriber_joined: bool,
     /// Whether the end of candidates was sent, per connection (publisher, subscriber).
     completed: [bool; 2],
-    /// With simulcast: the subscription's video streams (mid, feed), and those already told
-    /// which substream to forward.
+    /// With simulcast: the subscription's video streams (mid, feed), and the substream each
+    /// was told to forward (Janus forwards 2, the top one, until told).
     video_streams: BTreeSet<(String, u64)>,
-    substream_set: BTreeSet<(String, u64)>,
+    substream_set: BTreeMap<(String, u64), usize>,
     /// The transaction of the latest subscriber `configure` (substreams), until answered.
     substream_request: Option<String>,
+    /// Group visit: feed → run index of the room's publishers, from their `display`.
+    feed_index: HashMap<u64, u32>,
+    /// Group visit: the run index of the publisher shown large (the conductor's speaker).
+    speaker_view: Option<Arc<AtomicU32>>,
 }
 
 impl State {
@@ -516,6 +566,18 @@ impl State {
             events: self.events_tx.clone(),
             collector: self.collector.clone(),
             joined_at: self.started,
+            speaker_view: self.speaker_view.clone(),
+        }
+    }
+
+    /// Group visit: the conductor gave the turn to `large`; show it large, the others as tiles.
+    async fn show_large(&mut self, conn: &mut Conn, large: Option<u32>) {
+        if let Some(view) = &self.speaker_view {
+            view.store(large.unwrap_or(NOBODY), Relaxed);
+        }
+        // While a negotiation is under way the streams may change; its `start` chooses.
+        if self.request.is_none() && self.start.is_none() {
+            self.choose_substreams(conn).await;
         }
     }
 
@@ -646,7 +708,7 @@ impl State {
         {
             self.video_streams = video_streams(&data["streams"]);
             let active = &self.video_streams;
-            self.substream_set.retain(|s| active.contains(s));
+            self.substream_set.retain(|s, _| active.contains(s));
         }
 
         if sender == Some(self.subscriber_handle) && jsep["type"] == "offer" {
@@ -681,6 +743,7 @@ impl State {
         }
 
         if sender == Some(self.publisher_handle) {
+            self.feed_index.extend(feed_indexes(&data["publishers"]));
             for feed in feed_ids(&data["publishers"]) {
                 if feed != self.feed {
                     self.known.insert(feed);
@@ -759,9 +822,10 @@ impl State {
         }
     }
 
-    /// With simulcast below the top layer: asks Janus to forward the chosen substream on the
-    /// subscription's video streams that have not been told yet (`configure` with
-    /// `streams: [{mid, substream}]`; Janus forwards substream 2 by default).
+    /// With simulcast: asks Janus to forward the wanted substream on the subscription's video
+    /// streams that are not on it yet (`configure` with `streams: [{mid, substream}]`; Janus
+    /// forwards substream 2 by default): the chosen quality's, or in a group visit the top one
+    /// for the speaker and the bottom one for the tiles.
     async fn choose_substreams(&mut self, conn: &mut Conn) {
         let Some(quality) = self.plan.simulcast else {
             return;
@@ -778,19 +842,26 @@ impl State {
 
     /// The `streams` of that `configure`, marking them as told.
     fn substreams_to_choose(&mut self, quality: SimulcastQuality) -> Vec<Value> {
-        if quality == SimulcastQuality::High {
-            return Vec::new();
+        let large = self.speaker_view.as_ref().map(|v| v.load(Relaxed));
+        let mut streams = Vec::new();
+        for (mid, feed) in &self.video_streams {
+            let wanted = match large {
+                None => quality.layer().index(),
+                Some(large) if self.feed_index.get(feed) == Some(&large) => Layer::F.index(),
+                Some(_) => Layer::Q.index(),
+            };
+            let key = (mid.clone(), *feed);
+            let told = self
+                .substream_set
+                .get(&key)
+                .copied()
+                .unwrap_or(Layer::F.index());
+            if wanted != told {
+                self.substream_set.insert(key, wanted);
+                streams.push(json!({"mid": mid, "substream": wanted}));
+            }
         }
-        let substream = quality.layer().index();
-        let new: Vec<(String, u64)> = self
-            .video_streams
-            .difference(&self.substream_set)
-            .cloned()
-            .collect();
-        self.substream_set.extend(new.iter().cloned());
-        new.into_iter()
-            .map(|(mid, _)| json!({"mid": mid, "substream": substream}))
-            .collect()
+        streams
     }
 
     /// Trickles a local candidate, or the end of candidates, on the connection's handle.
@@ -864,6 +935,9 @@ mod tests {
                 simulcast: None,
                 room_index: 0,
                 first_in_room: true,
+                visit: None,
+                host: false,
+                admit_interval: Duration::ZERO,
             },
             collector: Arc::new(Collector::default()),
             started: Instant::now(),
@@ -884,8 +958,10 @@ mod tests {
             subscriber_joined: false,
             completed: [false; 2],
             video_streams: BTreeSet::new(),
-            substream_set: BTreeSet::new(),
+            substream_set: BTreeMap::new(),
             substream_request: None,
+            feed_index: HashMap::new(),
+            speaker_view: None,
         }
     }
 
@@ -957,10 +1033,45 @@ mod tests {
         assert!(s.substreams_to_choose(SimulcastQuality::Medium).is_empty());
         // Janus reuses mid 3 for another feed: that one is told again.
         s.video_streams = [("1".to_owned(), 3), ("3".to_owned(), 6)].into();
+        s.substream_set.retain(|k, _| k.0 != "3");
         assert_eq!(
-            s.substreams_to_choose(SimulcastQuality::Low),
-            vec![json!({"mid": "3", "substream": 0})]
+            s.substreams_to_choose(SimulcastQuality::Medium),
+            vec![json!({"mid": "3", "substream": 1})]
         );
+    }
+
+    #[test]
+    fn in_a_group_visit_the_speaker_is_on_the_top_substream_and_the_tiles_on_the_bottom() {
+        let mut s = state(&[]);
+        s.video_streams = [("1".to_owned(), 3), ("3".to_owned(), 4)].into();
+        s.feed_index = [(3, 7), (4, 8)].into();
+        let view = Arc::new(AtomicU32::new(NOBODY));
+        s.speaker_view = Some(view.clone());
+        // Nobody speaks yet: both tiles go down from Janus' default top substream.
+        assert_eq!(
+            s.substreams_to_choose(SimulcastQuality::High),
+            vec![
+                json!({"mid": "1", "substream": 0}),
+                json!({"mid": "3", "substream": 0})
+            ]
+        );
+        // Participant 8 speaks: only its stream changes, to the top.
+        view.store(8, Relaxed);
+        assert_eq!(
+            s.substreams_to_choose(SimulcastQuality::High),
+            vec![json!({"mid": "3", "substream": 2})]
+        );
+        view.store(7, Relaxed);
+        assert_eq!(
+            s.substreams_to_choose(SimulcastQuality::High),
+            vec![
+                json!({"mid": "1", "substream": 2}),
+                json!({"mid": "3", "substream": 0})
+            ]
+        );
+        assert!(s.substreams_to_choose(SimulcastQuality::High).is_empty());
+        let list = json!([{"id": 3, "display": "lt-ab12cd34-7"}, {"id": 5, "display": "someone"}]);
+        assert_eq!(feed_indexes(&list).collect::<Vec<_>>(), vec![(3, 7)]);
     }
 
     #[test]

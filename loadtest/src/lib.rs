@@ -14,8 +14,14 @@
 //! Each packet's payload starts with a stamp (sender, track, packet number, send time), so the
 //! receiver measures without decoding: the load tester's own per-packet cost stays small, and it
 //! reports its CPU apart from the server's, since both share the machine.
+//!
+//! The group-visit scenario adds a shared room per visit ([`group_visit`]): participant ids,
+//! admissions, and a conductor that gives one participant at a time a loud voice and orders
+//! chat messages, against which join-to-admitted time, the speaker-switch delay and chat
+//! delivery are measured.
 
 pub mod collector;
+pub mod group_visit;
 pub mod http;
 pub mod janus;
 pub mod media;

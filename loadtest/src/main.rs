@@ -33,11 +33,12 @@ struct Cli {
     /// (vardrum only).
     #[arg(long, conflicts_with = "token_url")]
     secret_file: Option<PathBuf>,
-    /// A URL that hands out join tokens (GET with room, identity, name, role parameters;
-    /// vardrum only).
+    /// A URL that hands out join tokens (GET with room, identity, name, role parameters, and
+    /// kind=group in a group visit; vardrum only).
     #[arg(long)]
     token_url: Option<String>,
-    /// one-to-one, group, webinar or audio-only.
+    /// one-to-one, group, webinar, audio-only or group-visit (per room a host and
+    /// room-size - 1 patients who wait until admitted; one speaker at a time; chat).
     #[arg(long, value_enum)]
     scenario: Option<ScenarioKind>,
     /// A TOML scenario file; flags override its values.
@@ -82,6 +83,18 @@ struct Cli {
     /// high).
     #[arg(long, value_enum)]
     simulcast_quality: Option<SimulcastQuality>,
+    /// Group visit: the host admits (admit_all) everyone waiting every SECS seconds; 0, the
+    /// default, admits each patient as they arrive.
+    #[arg(long, value_name = "SECS")]
+    admit_interval: Option<f64>,
+    /// Group visit: the speaker changes every SECS seconds (default 5); one person is loud at
+    /// a time (RFC 6464 audio levels), everyone else silent.
+    #[arg(long, value_name = "SECS")]
+    speaker_every: Option<f64>,
+    /// Group visit: chat messages per minute per room (default 6), sent by the participants
+    /// in turn; 0 sends none.
+    #[arg(long, value_name = "PER_MIN")]
+    chat_rate: Option<f64>,
     /// Write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -94,6 +107,18 @@ struct Cli {
     /// Fail when fewer joins than this fraction succeed (0.99 or 99%).
     #[arg(long, value_parser = fraction)]
     min_join_success: Option<f64>,
+    /// Group visit: fail when the p95 of join -> admitted exceeds this many milliseconds, or
+    /// a patient who waited was never admitted.
+    #[arg(long, value_name = "MS")]
+    max_admit_p95: Option<f64>,
+    /// Group visit: fail when the p95 of the speaker-switch delay (the new speaker loud ->
+    /// `speaker` received; a subscriber never told counts with the whole turn) exceeds this
+    /// many milliseconds.
+    #[arg(long, value_name = "MS")]
+    max_speaker_switch_p95: Option<f64>,
+    /// Group visit: fail when fewer chat deliveries than this fraction arrive (0.99 or 99%).
+    #[arg(long, value_parser = fraction)]
+    min_chat_delivery: Option<f64>,
     /// The server's process id, to report its CPU and memory (server on this machine).
     #[arg(long)]
     server_pid: Option<u32>,
@@ -199,11 +224,27 @@ fn main() -> ExitCode {
         packet_size: cli.packet_size,
         simulcast: cli.simulcast.then_some(true),
         simulcast_quality: cli.simulcast_quality,
+        admit_interval_secs: cli.admit_interval,
+        speaker_every_secs: cli.speaker_every,
+        chat_per_min: cli.chat_rate,
     };
     let scenario = match file.overlay(flags).resolve() {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    if scenario.visit.is_none() {
+        let visit_thresholds = [
+            ("--max-admit-p95", cli.max_admit_p95.is_some()),
+            (
+                "--max-speaker-switch-p95",
+                cli.max_speaker_switch_p95.is_some(),
+            ),
+            ("--min-chat-delivery", cli.min_chat_delivery.is_some()),
+        ];
+        if let Some((flag, _)) = visit_thresholds.iter().find(|(_, set)| *set) {
+            return fail(format!("{flag} is for --scenario group-visit"));
+        }
+    }
     let target = match cli.target {
         TargetKind::Janus => {
             if cli.secret_file.is_some() || cli.token_url.is_some() {
@@ -213,6 +254,21 @@ fn main() -> ExitCode {
             }
             if cli.metrics_url.is_some() {
                 return fail("--metrics-url is for vardrum; Janus has no metrics endpoint to read");
+            }
+            let visit_thresholds = [
+                ("--max-admit-p95", cli.max_admit_p95.is_some()),
+                (
+                    "--max-speaker-switch-p95",
+                    cli.max_speaker_switch_p95.is_some(),
+                ),
+                ("--min-chat-delivery", cli.min_chat_delivery.is_some()),
+            ];
+            if let Some((flag, _)) = visit_thresholds.iter().find(|(_, set)| *set) {
+                return fail(format!(
+                    "{flag} cannot be checked on Janus: VideoRoom has no waiting room, no \
+                     speaker messages and no chat (the group-visit scenario runs there with the \
+                     same media and says what it did not measure)"
+                ));
             }
             Target::Janus
         }
@@ -246,6 +302,9 @@ fn main() -> ExitCode {
             max_loss: cli.max_loss,
             max_latency_p99_ms: cli.max_latency_p99,
             min_join_success: cli.min_join_success,
+            max_admit_p95_ms: cli.max_admit_p95,
+            max_speaker_switch_p95_ms: cli.max_speaker_switch_p95,
+            min_chat_delivery: cli.min_chat_delivery,
         },
         progress: !cli.no_progress,
     };

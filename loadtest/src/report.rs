@@ -1,12 +1,14 @@
 //! The result of a run: a summary table for people, JSON for machines, and the verdict on the
-//! thresholds given on the command line.
+//! thresholds given on the command line. A group visit adds its own figures ([`GroupVisit`]):
+//! join-to-admitted time, the speaker-switch delay, chat delivery, and which layers the speaker
+//! view got.
 
 use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::collector::Collector;
+use crate::collector::{Collector, VisitSnapshot};
 use crate::media::{AUDIO_KBPS, Kind, Layer};
 use crate::scenario::{Scenario, SimulcastQuality};
 use crate::server_stats::ProcSample;
@@ -153,6 +155,72 @@ pub struct Server {
     pub forwarded_packets_per_sec: Option<f64>,
 }
 
+/// What a group visit measured besides the media.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupVisit {
+    /// Why some figures are missing: Janus VideoRoom has no waiting room, no speaker messages
+    /// and no chat. `None` on vardrum.
+    pub not_measured: Option<String>,
+    /// Patients through the waiting room (vardrum).
+    pub admission: Option<Admission>,
+    /// Speaker turns the load tester gave (one loud voice at a time).
+    pub speaker_turns: u64,
+    /// How fast subscribers heard of each turn (vardrum).
+    pub speaker_switch: Option<SpeakerSwitch>,
+    /// Chat delivery (vardrum).
+    pub chat: Option<Chat>,
+    /// With `--simulcast`: which layer the speaker's and the tiles' video arrived on.
+    pub layers: Option<SpeakerViewLayers>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Admission {
+    /// Patients who landed in the waiting room.
+    pub waiting: u64,
+    /// Of them, admitted by the host before the end.
+    pub admitted: u64,
+    /// `join` sent → `admitted` received, per admitted patient.
+    pub join_to_admitted_ms: Percentiles,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SpeakerSwitch {
+    /// (turn, subscriber) pairs: everyone admitted when a turn began should hear of it.
+    pub expected: u64,
+    /// Heard of it by a `speaker` message naming the new speaker during its turn.
+    pub heard: u64,
+    /// Never heard of it during the turn.
+    pub missed: u64,
+    /// `speaker` messages received in all.
+    pub messages: u64,
+    /// New speaker loud → `speaker` received; a missed one counts with its whole turn.
+    pub delay_ms: Percentiles,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Chat {
+    pub sent: u64,
+    /// Deliveries due: each message to everyone admitted when it was sent, sender included.
+    pub expected: u64,
+    pub received: u64,
+    pub delivery_ratio: f64,
+    /// Sent → received.
+    pub latency_ms: Percentiles,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SpeakerViewLayers {
+    /// Video frames from the participant a subscriber showed large (1280x720), counted by
+    /// their last packet: every layer sends 25 a second, so the fractions are shares of time.
+    pub speaker_frames: u64,
+    /// Of them, the fraction on the top layer (`f`).
+    pub speaker_on_top: f64,
+    /// Video frames from the tiles (320x180).
+    pub tile_frames: u64,
+    /// Of them, the fraction on the bottom layer (`q`).
+    pub tiles_on_bottom: f64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
     pub name: String,
@@ -175,6 +243,8 @@ pub struct Report {
     pub server: Server,
     /// The load tester's own CPU: it shares the machine, so its cost is reported apart.
     pub loadtest_cpu_secs: Option<f64>,
+    /// The group-visit scenario's own figures.
+    pub group_visit: Option<GroupVisit>,
     pub checks: Vec<Check>,
     pub passed: bool,
 }
@@ -185,7 +255,23 @@ pub struct Thresholds {
     pub max_loss: Option<f64>,
     pub max_latency_p99_ms: Option<f64>,
     pub min_join_success: Option<f64>,
+    /// Group visit: p95 of join → admitted, ms (every patient must be admitted, too).
+    pub max_admit_p95_ms: Option<f64>,
+    /// Group visit: p95 of the speaker-switch delay, ms (a missed switch counts as its turn).
+    pub max_speaker_switch_p95_ms: Option<f64>,
+    /// Group visit: the fraction of chat deliveries that must arrive.
+    pub min_chat_delivery: Option<f64>,
 }
+
+/// Below this fraction of the speaker's video on the top layer, or of the tiles' on the bottom
+/// one, the server did not follow `track_settings`: the run fails.
+pub const MIN_SPEAKER_VIEW_LAYERS: f64 = 0.5;
+
+/// What Janus cannot show of a group visit, said in the report.
+pub const JANUS_NOT_MEASURED: &str = "Janus VideoRoom has no waiting room, no speaker \
+    messages and no chat: everyone joins at once, nobody is told who speaks (the load tester \
+    shows its own speaker large, following the same turns), and no chat is sent; \
+    join-to-admitted time, speaker-switch delay and chat delivery are not measured";
 
 pub struct Inputs<'a> {
     pub target: String,
@@ -295,6 +381,13 @@ pub fn build(i: Inputs<'_>) -> Report {
         let wrong = sc.only_other_layers as f64;
         check("simulcast_chosen_layer", 0.0, wrong, wrong == 0.0);
     }
+    let group_visit = i
+        .scenario
+        .visit
+        .map(|_| group_visit(c, i.target_kind == "janus", i.scenario.simulcast));
+    if let Some(gv) = &group_visit {
+        visit_checks(gv, &i.thresholds, &mut checks);
+    }
     let passed = checks.iter().all(|c| c.passed);
     Report {
         target: i.target,
@@ -307,8 +400,106 @@ pub fn build(i: Inputs<'_>) -> Report {
         sent,
         server,
         loadtest_cpu_secs: i.loadtest_cpu_secs,
+        group_visit,
         checks,
         passed,
+    }
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+fn group_visit(c: &Collector, janus: bool, simulcast: bool) -> GroupVisit {
+    let v: VisitSnapshot = c.visit.snapshot();
+    let measured = !janus;
+    GroupVisit {
+        not_measured: janus.then(|| JANUS_NOT_MEASURED.to_owned()),
+        admission: measured.then(|| Admission {
+            waiting: v.waiting,
+            admitted: v.admitted,
+            join_to_admitted_ms: Percentiles::ms(&c.visit.admit_time()),
+        }),
+        speaker_turns: v.speaker_switches,
+        speaker_switch: measured.then(|| SpeakerSwitch {
+            expected: v.speaker_expected,
+            heard: v.speaker_heard,
+            missed: v.speaker_missed,
+            messages: v.speaker_messages,
+            delay_ms: Percentiles::ms(&c.visit.speaker_delay()),
+        }),
+        chat: measured.then(|| Chat {
+            sent: v.chat_sent,
+            expected: v.chat_expected,
+            received: v.chat_received,
+            delivery_ratio: ratio(v.chat_received, v.chat_expected),
+            latency_ms: Percentiles::ms(&c.visit.chat_latency()),
+        }),
+        layers: simulcast.then(|| SpeakerViewLayers {
+            speaker_frames: v.speaker_frames,
+            speaker_on_top: ratio(v.speaker_on_top, v.speaker_frames),
+            tile_frames: v.tile_frames,
+            tiles_on_bottom: ratio(v.tile_on_bottom, v.tile_frames),
+        }),
+    }
+}
+
+fn visit_checks(gv: &GroupVisit, t: &Thresholds, checks: &mut Vec<Check>) {
+    let mut check = |name: &str, limit: f64, actual: f64, passed: bool| {
+        checks.push(Check {
+            name: name.into(),
+            limit,
+            actual,
+            passed,
+        })
+    };
+    if let Some(limit) = t.max_admit_p95_ms {
+        let (p95, ok) = gv.admission.as_ref().map_or((0.0, false), |a| {
+            let p95 = a.join_to_admitted_ms.p95;
+            // Everyone who waited got in, and fast enough.
+            (
+                p95,
+                a.admitted > 0 && a.admitted >= a.waiting && p95 <= limit,
+            )
+        });
+        check("max_admit_p95_ms", limit, p95, ok);
+    }
+    if let Some(limit) = t.max_speaker_switch_p95_ms {
+        let (p95, ok) = gv.speaker_switch.as_ref().map_or((0.0, false), |s| {
+            let p95 = s.delay_ms.p95;
+            (p95, s.heard > 0 && p95 <= limit)
+        });
+        check("max_speaker_switch_p95_ms", limit, p95, ok);
+    }
+    if let Some(limit) = t.min_chat_delivery {
+        let (ratio, ok) = gv.chat.as_ref().map_or((0.0, false), |c| {
+            (
+                c.delivery_ratio,
+                c.expected > 0 && c.delivery_ratio >= limit,
+            )
+        });
+        check("min_chat_delivery", limit, ratio, ok);
+    }
+    // Always with simulcast: the speaker view's layers show whether the server followed
+    // track_settings at all.
+    if let Some(l) = &gv.layers {
+        let mut worst = 1.0f64;
+        if l.speaker_frames > 0 {
+            worst = worst.min(l.speaker_on_top);
+        }
+        if l.tile_frames > 0 {
+            worst = worst.min(l.tiles_on_bottom);
+        }
+        check(
+            "speaker_view_layers",
+            MIN_SPEAKER_VIEW_LAYERS,
+            worst,
+            worst >= MIN_SPEAKER_VIEW_LAYERS,
+        );
     }
 }
 
@@ -626,6 +817,76 @@ impl Report {
                 );
             }
         }
+        if let (Some(gv), Some(v)) = (&self.group_visit, &s.visit) {
+            row(
+                "group visit",
+                format!(
+                    "a host and {} patients per room; admitted {}; speaker every {} s; chat {} \
+                     messages/min per room",
+                    s.room_size - 1,
+                    if v.admit_interval_secs == 0.0 {
+                        "as they arrive".to_owned()
+                    } else {
+                        format!("every {} s", v.admit_interval_secs)
+                    },
+                    v.speaker_every_secs,
+                    v.chat_per_min
+                ),
+            );
+            if let Some(why) = &gv.not_measured {
+                row("  not measured", why.clone());
+            }
+            if let Some(a) = &gv.admission {
+                row(
+                    "patients admitted / waited",
+                    format!("{} / {}", a.admitted, a.waiting),
+                );
+                row("join -> admitted", fmt_p(&a.join_to_admitted_ms));
+            }
+            row("speaker turns", gv.speaker_turns.to_string());
+            if let Some(sw) = &gv.speaker_switch {
+                row(
+                    "speaker switches heard / due",
+                    format!(
+                        "{} / {} ({} missed; {} speaker messages)",
+                        sw.heard, sw.expected, sw.missed, sw.messages
+                    ),
+                );
+                row(
+                    "speaker-switch delay",
+                    format!(
+                        "p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+                        sw.delay_ms.p50, sw.delay_ms.p95, sw.delay_ms.max
+                    ),
+                );
+            }
+            if let Some(c) = &gv.chat {
+                row(
+                    "chat delivered / due",
+                    format!(
+                        "{} / {} ({:.1} %; {} sent), latency p50 {:.1} ms, p95 {:.1} ms",
+                        c.received,
+                        c.expected,
+                        c.delivery_ratio * 100.0,
+                        c.sent,
+                        c.latency_ms.p50,
+                        c.latency_ms.p95
+                    ),
+                );
+            }
+            if let Some(l) = &gv.layers {
+                row(
+                    "speaker view layers",
+                    format!(
+                        "speaker on f {:.1} % of {} frames, tiles on q {:.1} % of {}",
+                        l.speaker_on_top * 100.0,
+                        l.speaker_frames,
+                        l.tiles_on_bottom * 100.0,
+                        l.tile_frames
+                    ),
+                );
+            }
+        }
         let sv = &self.server;
         if let Some(cpu) = sv.cpu_secs {
             row("server CPU", format!("{cpu:.2} s"));
@@ -865,5 +1126,115 @@ mod tests {
         assert_eq!(r.checks.len(), 1);
         assert!(r.passed);
         assert!(!r.table().contains("simulcast"));
+    }
+
+    fn visit_report(target_kind: &str, thresholds: Thresholds) -> Report {
+        let s = ScenarioSpec {
+            scenario: Some(ScenarioKind::GroupVisit),
+            room_size: Some(3),
+            simulcast: Some(true),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap();
+        let c = Collector::default();
+        let v = &c.visit;
+        for _ in 0..2 {
+            v.waiting();
+            v.admitted(std::time::Duration::from_millis(40));
+        }
+        v.speaker_switch(3);
+        v.speaker_heard(400_000);
+        v.speaker_heard(500_000);
+        v.speaker_missed(5_000_000);
+        v.chat_sent(3);
+        for _ in 0..3 {
+            v.chat_received(2_000);
+        }
+        for _ in 0..9 {
+            v.video_layer(true, true, false);
+            v.video_layer(false, false, true);
+        }
+        v.video_layer(true, false, true);
+        v.video_layer(false, true, false);
+        build(Inputs {
+            target: "test".into(),
+            target_kind,
+            scenario: &s,
+            collector: &c,
+            interrupted: false,
+            elapsed_secs: 10.0,
+            server_before: None,
+            server_after: None,
+            forwarded: None,
+            loadtest_cpu_secs: None,
+            thresholds,
+        })
+    }
+
+    #[test]
+    fn a_group_visit_reports_admission_speaker_switches_chat_and_layers_with_checks() {
+        let r = visit_report(
+            "vardrum",
+            Thresholds {
+                max_admit_p95_ms: Some(100.0),
+                max_speaker_switch_p95_ms: Some(1000.0),
+                min_chat_delivery: Some(1.0),
+                ..Default::default()
+            },
+        );
+        let gv = r.group_visit.as_ref().unwrap();
+        let a = gv.admission.as_ref().unwrap();
+        assert_eq!((a.waiting, a.admitted), (2, 2));
+        assert!((a.join_to_admitted_ms.p95 - 40.0).abs() < 0.1);
+        let sw = gv.speaker_switch.as_ref().unwrap();
+        assert_eq!((sw.expected, sw.heard, sw.missed), (3, 2, 1));
+        // The missed one counts with its whole turn: it is the p95.
+        assert!((sw.delay_ms.p50 - 500.0).abs() < 1.0, "{sw:?}");
+        assert!(sw.delay_ms.p95 > 4_900.0, "{sw:?}");
+        let chat = gv.chat.as_ref().unwrap();
+        assert_eq!((chat.sent, chat.expected, chat.received), (1, 3, 3));
+        assert_eq!(chat.delivery_ratio, 1.0);
+        let l = gv.layers.as_ref().unwrap();
+        assert_eq!((l.speaker_frames, l.tile_frames), (10, 10));
+        assert!((l.speaker_on_top - 0.9).abs() < 1e-9);
+        let passed = |name: &str| r.checks.iter().find(|c| c.name == name).unwrap().passed;
+        assert!(passed("max_admit_p95_ms"));
+        assert!(!passed("max_speaker_switch_p95_ms"));
+        assert!(passed("min_chat_delivery"));
+        assert!(passed("speaker_view_layers"));
+        assert!(!r.passed);
+        let table = r.table();
+        for words in [
+            "a host and 2 patients per room; admitted as they arrive",
+            "patients admitted / waited         2 / 2",
+            "speaker switches heard / due       2 / 3 (1 missed",
+            "chat delivered / due               3 / 3 (100.0 %",
+            "speaker on f 90.0 % of 10 frames, tiles on q 90.0 % of 10",
+        ] {
+            assert!(table.contains(words), "{words}\n{table}");
+        }
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["group_visit"]["admission"]["admitted"], 2);
+        assert_eq!(json["scenario"]["kind"], "group-visit");
+        assert_eq!(json["scenario"]["visit"]["speaker_every_secs"], 5.0);
+    }
+
+    #[test]
+    fn on_janus_a_group_visit_says_what_it_could_not_measure() {
+        let r = visit_report("janus", Thresholds::default());
+        let gv = r.group_visit.as_ref().unwrap();
+        assert!(
+            gv.not_measured
+                .as_deref()
+                .unwrap()
+                .contains("no waiting room")
+        );
+        assert!(gv.admission.is_none() && gv.speaker_switch.is_none() && gv.chat.is_none());
+        // The turns were given and the layers measured all the same.
+        assert_eq!(gv.speaker_turns, 1);
+        assert!(gv.layers.is_some());
+        assert!(r.table().contains("not measured"));
+        assert!(!r.table().contains("join -> admitted"));
     }
 }

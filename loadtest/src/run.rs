@@ -1,16 +1,18 @@
 //! One load-test run: check the server is there, ramp participants up, keep them for the
 //! duration (with churn if asked), show progress, then leave and report. The server is vardrum
-//! or, for comparison, a Janus VideoRoom ([`Target`]).
+//! or, for comparison, a Janus VideoRoom ([`Target`]). A group visit's rooms have a conductor
+//! each ([`crate::group_visit`]), which is stopped [`SETTLE`] before everyone leaves.
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::collector::Collector;
+use crate::group_visit::{SETTLE, VisitRoom};
 use crate::janus::{self, JanusShared};
 use crate::participant::{self, Plan, Shared};
 use crate::report::{self, Report, Thresholds};
@@ -109,6 +111,30 @@ pub async fn run(
         })),
     };
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let announces = matches!(driver, Driver::Vardrum(_));
+    let visits: Vec<Arc<VisitRoom>> = match scenario.visit {
+        Some(settings) => (0..scenario.rooms)
+            .map(|r| {
+                Arc::new(VisitRoom::new(
+                    r,
+                    (r * scenario.room_size) as u32,
+                    scenario.room_size,
+                    settings,
+                    announces,
+                    collector.clone(),
+                ))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let admit_interval =
+        Duration::from_secs_f64(scenario.visit.map_or(0.0, |v| v.admit_interval_secs));
+    // With simulcast, a group visit's subscribers choose layers with track_settings; the
+    // server starts every subscription on the top layer.
+    let simulcast = match (scenario.simulcast, scenario.simulcast_quality) {
+        (true, None) => Some(crate::scenario::SimulcastQuality::High),
+        (_, quality) => quality,
+    };
     let plans: Vec<Plan> = (0..scenario.rooms)
         .flat_map(|r| (0..scenario.room_size).map(move |k| (r, k)))
         .map(|(r, k)| {
@@ -120,9 +146,12 @@ pub async fn run(
                 publish: k < scenario.publishers,
                 audio: scenario.audio,
                 video: scenario.video,
-                simulcast: scenario.simulcast_quality,
+                simulcast,
                 room_index: r,
                 first_in_room: k == 0,
+                visit: visits.get(r).cloned(),
+                host: k == 0,
+                admit_interval,
             }
         })
         .collect();
@@ -141,6 +170,13 @@ pub async fn run(
 
     let progress = Progress::new(config.progress, plans.len());
     let started = Instant::now();
+    let mut conductors = JoinSet::new();
+    let mut conductor_stops: Vec<oneshot::Sender<Duration>> = Vec::new();
+    for room in &visits {
+        let (tx, rx) = oneshot::channel();
+        conductors.spawn(room.clone().conduct(rx));
+        conductor_stops.push(tx);
+    }
     tokio::pin!(interrupt);
     let mut interrupted = false;
     let mut tasks: JoinSet<()> = JoinSet::new();
@@ -196,6 +232,17 @@ pub async fn run(
             }
         }
     }
+    // A group visit: the rotation and the chat stop, and the last switch and messages get time
+    // to arrive before anyone leaves (not after ^C).
+    let settle = if interrupted { Duration::ZERO } else { SETTLE };
+    for stop in conductor_stops {
+        let _ = stop.send(settle);
+    }
+    let _ = tokio::time::timeout(settle + Duration::from_secs(5), async {
+        while conductors.join_next().await.is_some() {}
+    })
+    .await;
+    conductors.abort_all();
     let elapsed = started.elapsed().as_secs_f64();
     let server_after = pid.as_deref().and_then(server_stats::sample);
     let forwarded_after = forwarded(metrics_url.as_deref()).await;

@@ -19,6 +19,10 @@ pub enum ScenarioKind {
     Webinar,
     /// Like group, with audio only.
     AudioOnly,
+    /// Clinician-hosted group visits: per room one host (a clinician) and patients who land in
+    /// the waiting room until the host admits them; everyone publishes, one person speaks at a
+    /// time, subscribers show tiles small and the speaker large, and the room chats.
+    GroupVisit,
 }
 
 /// Which simulcast layer subscribers ask for (vardrum: `set_quality`; Janus: `substream`).
@@ -82,9 +86,29 @@ pub struct Scenario {
     pub video: Option<Video>,
     pub audio: bool,
     pub simulcast: bool,
-    /// The layer subscribers ask for; set exactly when `simulcast` is.
+    /// The layer subscribers ask for; set exactly when `simulcast` is, except in a group visit
+    /// (there `track_settings` choose: tiles low, the speaker high).
     pub simulcast_quality: Option<SimulcastQuality>,
+    /// What the group-visit scenario adds; `None` for the others.
+    pub visit: Option<VisitSettings>,
 }
+
+/// How a group visit goes: admission, who speaks when, how much is chatted.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct VisitSettings {
+    /// 0: the host admits (`admit_all`) as soon as a patient is in the waiting room. More: it
+    /// looks every so many seconds and admits everyone waiting then, in batches.
+    pub admit_interval_secs: f64,
+    /// The speaker changes every so many seconds.
+    pub speaker_every_secs: f64,
+    /// Chat messages per minute per room, sent by the participants in turn.
+    pub chat_per_min: f64,
+}
+
+/// A received tile's size in the group visit (`track_settings`): the server's `low` layer.
+pub const TILE_SIZE: (u32, u32) = (320, 180);
+/// The speaker's size in speaker view: the server's `high` layer.
+pub const SPEAKER_SIZE: (u32, u32) = (1280, 720);
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
@@ -127,12 +151,18 @@ pub struct ScenarioSpec {
     pub packet_size: Option<usize>,
     pub simulcast: Option<bool>,
     pub simulcast_quality: Option<SimulcastQuality>,
+    /// Group visit: seconds between the host's looks at the waiting room (0: as they arrive).
+    pub admit_interval_secs: Option<f64>,
+    /// Group visit: seconds each speaker speaks.
+    pub speaker_every_secs: Option<f64>,
+    /// Group visit: chat messages per minute per room.
+    pub chat_per_min: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ScenarioError {
     #[error(
-        "no scenario given: use --scenario one-to-one|group|webinar|audio-only or --scenario-file"
+        "no scenario given: use --scenario one-to-one|group|webinar|audio-only|group-visit or --scenario-file"
     )]
     Missing,
     #[error("cannot read scenario file {0}: {1}")]
@@ -166,6 +196,9 @@ impl ScenarioSpec {
             packet_size: over.packet_size.or(self.packet_size),
             simulcast: over.simulcast.or(self.simulcast),
             simulcast_quality: over.simulcast_quality.or(self.simulcast_quality),
+            admit_interval_secs: over.admit_interval_secs.or(self.admit_interval_secs),
+            speaker_every_secs: over.speaker_every_secs.or(self.speaker_every_secs),
+            chat_per_min: over.chat_per_min.or(self.chat_per_min),
         }
     }
 
@@ -176,6 +209,8 @@ impl ScenarioSpec {
             ScenarioKind::OneToOne => (2, 2),
             ScenarioKind::Group | ScenarioKind::AudioOnly => (4, usize::MAX),
             ScenarioKind::Webinar => (10, 1),
+            // The visit the issue sizes for: a host and 30 patients.
+            ScenarioKind::GroupVisit => (31, usize::MAX),
         };
         let rooms = self.rooms.unwrap_or(1);
         let room_size = self.room_size.unwrap_or(default_size);
@@ -220,13 +255,36 @@ impl ScenarioSpec {
                     .into(),
             );
         }
+        if kind == ScenarioKind::GroupVisit
+            && let Some(q) = self.simulcast_quality
+        {
+            return bad(format!(
+                "--simulcast-quality {} does not apply to a group visit: there subscribers \
+                 choose layers with track_settings (tiles low, the speaker high)",
+                q.as_str()
+            ));
+        }
         if !simulcast && let Some(q) = self.simulcast_quality {
             return bad(format!(
                 "--simulcast-quality {} chooses a simulcast layer: add --simulcast",
                 q.as_str()
             ));
         }
-        let simulcast_quality = simulcast.then(|| self.simulcast_quality.unwrap_or_default());
+        let visit = if kind == ScenarioKind::GroupVisit {
+            Some(self.visit_settings(room_size)?)
+        } else {
+            let flags = [
+                ("--admit-interval", self.admit_interval_secs.is_some()),
+                ("--speaker-every", self.speaker_every_secs.is_some()),
+                ("--chat-rate", self.chat_per_min.is_some()),
+            ];
+            if let Some((flag, _)) = flags.iter().find(|(_, set)| *set) {
+                return bad(format!("{flag} is for --scenario group-visit"));
+            }
+            None
+        };
+        let simulcast_quality =
+            (simulcast && visit.is_none()).then(|| self.simulcast_quality.unwrap_or_default());
         let video = if kind == ScenarioKind::AudioOnly {
             None
         } else {
@@ -264,6 +322,39 @@ impl ScenarioSpec {
             audio: true,
             simulcast,
             simulcast_quality,
+            visit,
+        })
+    }
+
+    fn visit_settings(&self, room_size: usize) -> Result<VisitSettings, ScenarioError> {
+        let bad = |m: String| Err(ScenarioError::Impossible(m));
+        let admit = self.admit_interval_secs.unwrap_or(0.0);
+        if !(0.0..=600.0).contains(&admit) {
+            return bad(format!(
+                "--admit-interval must be 0 (as patients arrive) to 600 s, not {admit}"
+            ));
+        }
+        let speaker = self.speaker_every_secs.unwrap_or(5.0);
+        if !(1.0..=3600.0).contains(&speaker) {
+            // The server decides every 300 ms over a few hundred ms of audio: a turn shorter
+            // than a second could end before anyone is told of it.
+            return bad(format!(
+                "--speaker-every must be 1 to 3600 s, not {speaker}"
+            ));
+        }
+        let chat = self.chat_per_min.unwrap_or(6.0);
+        // Each participant may send one message a second on average (the server's limit).
+        let most = 60.0 * room_size as f64;
+        if !(0.0..=most).contains(&chat) {
+            return bad(format!(
+                "--chat-rate must be 0 to {most} messages per minute per room (one a second per \
+                 participant, the server's limit), not {chat}"
+            ));
+        }
+        Ok(VisitSettings {
+            admit_interval_secs: admit,
+            speaker_every_secs: speaker,
+            chat_per_min: chat,
         })
     }
 }
@@ -440,6 +531,84 @@ mod tests {
     }
 
     #[test]
+    fn a_group_visit_is_a_host_and_thirty_patients_unless_told_otherwise() {
+        let v = spec(ScenarioKind::GroupVisit).resolve().unwrap();
+        assert_eq!((v.rooms, v.room_size, v.publishers), (1, 31, 31));
+        assert_eq!(
+            v.visit,
+            Some(VisitSettings {
+                admit_interval_secs: 0.0,
+                speaker_every_secs: 5.0,
+                chat_per_min: 6.0,
+            })
+        );
+        assert!(v.video.is_some() && !v.simulcast);
+        // With simulcast, track_settings choose the layers: no single chosen one.
+        let s = ScenarioSpec {
+            simulcast: Some(true),
+            room_size: Some(5),
+            admit_interval_secs: Some(10.0),
+            speaker_every_secs: Some(2.0),
+            chat_per_min: Some(0.0),
+            ..spec(ScenarioKind::GroupVisit)
+        }
+        .resolve()
+        .unwrap();
+        assert!(s.simulcast);
+        assert_eq!(s.selected_layer(), None);
+        assert_eq!(s.expected_subscriptions(), 5 * 4 * 2);
+        assert_eq!(s.visit.unwrap().admit_interval_secs, 10.0);
+        // Other scenarios have no visit.
+        assert_eq!(spec(ScenarioKind::Group).resolve().unwrap().visit, None);
+    }
+
+    #[test]
+    fn group_visit_settings_out_of_range_or_on_another_scenario_are_refused() {
+        let refused = |spec: ScenarioSpec, words: &str| {
+            let e = spec.resolve().unwrap_err().to_string();
+            assert!(e.contains(words), "{e}");
+        };
+        let gv = || spec(ScenarioKind::GroupVisit);
+        refused(
+            ScenarioSpec {
+                speaker_every_secs: Some(0.5),
+                ..gv()
+            },
+            "--speaker-every must be 1 to 3600 s",
+        );
+        refused(
+            ScenarioSpec {
+                admit_interval_secs: Some(-1.0),
+                ..gv()
+            },
+            "--admit-interval",
+        );
+        refused(
+            ScenarioSpec {
+                room_size: Some(4),
+                chat_per_min: Some(241.0),
+                ..gv()
+            },
+            "--chat-rate must be 0 to 240",
+        );
+        refused(
+            ScenarioSpec {
+                simulcast: Some(true),
+                simulcast_quality: Some(SimulcastQuality::Low),
+                ..gv()
+            },
+            "does not apply to a group visit",
+        );
+        refused(
+            ScenarioSpec {
+                chat_per_min: Some(6.0),
+                ..spec(ScenarioKind::Webinar)
+            },
+            "--chat-rate is for --scenario group-visit",
+        );
+    }
+
+    #[test]
     fn a_file_gives_the_scenario_and_flags_override_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.toml");
@@ -465,6 +634,22 @@ mod tests {
         .unwrap();
         let s = ScenarioSpec::from_file(&path).unwrap().resolve().unwrap();
         assert_eq!(s.selected_layer(), Some(Layer::Q));
+        std::fs::write(
+            &path,
+            "scenario = \"group-visit\"\nroom_size = 11\nspeaker_every_secs = 8\n",
+        )
+        .unwrap();
+        let s = ScenarioSpec::from_file(&path)
+            .unwrap()
+            .overlay(ScenarioSpec {
+                chat_per_min: Some(30.0),
+                ..Default::default()
+            })
+            .resolve()
+            .unwrap();
+        let visit = s.visit.unwrap();
+        assert_eq!((s.kind, s.room_size), (ScenarioKind::GroupVisit, 11));
+        assert_eq!((visit.speaker_every_secs, visit.chat_per_min), (8.0, 30.0));
         std::fs::write(&path, "scenario = \"party\"\n").unwrap();
         assert!(matches!(
             ScenarioSpec::from_file(&path),

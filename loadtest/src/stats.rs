@@ -20,6 +20,13 @@ pub struct TrackStats {
     pub frames: u64,
     first_packet: Option<u32>,
     highest_packet: u32,
+    /// Segmented (group visit): packets expected and µs spanned by the segments before this one,
+    /// and whether the receiver saw the server switch away from this layer since its last packet.
+    segmented: bool,
+    switched_away: bool,
+    expected_before: u64,
+    span_before_us: u64,
+    segment_start_us: u64,
     pub first_arrival_us: Option<u64>,
     pub last_arrival_us: u64,
     last_transit_us: Option<i64>,
@@ -41,6 +48,11 @@ impl TrackStats {
             frames: 0,
             first_packet: None,
             highest_packet: 0,
+            segmented: false,
+            switched_away: false,
+            expected_before: 0,
+            span_before_us: 0,
+            segment_start_us: 0,
             first_arrival_us: None,
             last_arrival_us: 0,
             last_transit_us: None,
@@ -49,6 +61,29 @@ impl TrackStats {
             // 1 µs .. 60 s at 3 significant digits.
             latency: Histogram::new_with_bounds(1, 60_000_000, 3).expect("valid histogram bounds"),
         }
+    }
+
+    /// A layer that comes and goes: in a group visit a subscriber's layer of a video track
+    /// changes with the speaker. Loss and bitrate are measured over the stretches the layer
+    /// arrived in, each ended by [`TrackStats::switched_away`], and freezes are left to the
+    /// receiver, which sees every layer of the track ([`TrackStats::freeze`]).
+    pub fn segmented(mut self) -> Self {
+        self.segmented = true;
+        self
+    }
+
+    /// The receiver got another layer of the track after this one's last packet: the server
+    /// switched it, and this layer's next packet starts a new stretch (the packets between were
+    /// not forwarded, not lost).
+    pub fn switched_away(&mut self) {
+        if self.segmented {
+            self.switched_away = true;
+        }
+    }
+
+    /// The receiver saw a freeze on this track that ended with this layer's packet.
+    pub fn freeze(&mut self) {
+        self.freezes += 1;
     }
 
     /// Records one packet that arrived at `arrival_us`.
@@ -63,12 +98,20 @@ impl TrackStats {
                 self.first_packet = Some(stamp.packet);
                 self.highest_packet = stamp.packet;
                 self.first_arrival_us = Some(arrival_us);
+                self.segment_start_us = arrival_us;
             }
-            Some(_) => {
-                self.highest_packet = self.highest_packet.max(stamp.packet);
-                if self.kind == Kind::Video
-                    && arrival_us.saturating_sub(self.last_arrival_us) > FREEZE_US
-                {
+            Some(first) => {
+                if std::mem::take(&mut self.switched_away) && stamp.packet > self.highest_packet {
+                    self.expected_before += u64::from(self.highest_packet - first) + 1;
+                    self.span_before_us += self.last_arrival_us - self.segment_start_us;
+                    self.first_packet = Some(stamp.packet);
+                    self.highest_packet = stamp.packet;
+                    self.segment_start_us = arrival_us;
+                } else {
+                    self.highest_packet = self.highest_packet.max(stamp.packet);
+                }
+                let gap = arrival_us.saturating_sub(self.last_arrival_us);
+                if !self.segmented && self.kind == Kind::Video && gap > FREEZE_US {
                     self.freezes += 1;
                 }
             }
@@ -87,15 +130,20 @@ impl TrackStats {
     /// Packets the publisher sent between the first and the highest one seen.
     pub fn expected(&self) -> u64 {
         match self.first_packet {
-            Some(first) => u64::from(self.highest_packet - first) + 1,
+            Some(first) => self.expected_before + u64::from(self.highest_packet - first) + 1,
             None => 0,
         }
     }
 
-    /// Microseconds from the first to the last arrival (what a bitrate is measured over).
+    /// Microseconds from the first to the last arrival (what a bitrate is measured over);
+    /// segmented, the sum of the segments'.
     pub fn span_us(&self) -> u64 {
-        self.first_arrival_us
-            .map_or(0, |first| self.last_arrival_us.saturating_sub(first))
+        match self.first_arrival_us {
+            None => 0,
+            Some(_) => {
+                self.span_before_us + self.last_arrival_us.saturating_sub(self.segment_start_us)
+            }
+        }
     }
 
     /// Fraction of packets lost after retransmission (duplicates can make `received` exceed
@@ -142,6 +190,46 @@ mod tests {
         t.record(&stamp(10, 1_700_000), 1000, true, 1_702_000);
         assert_eq!(t.freezes, 1);
         assert_eq!(t.frames, 10);
+    }
+
+    #[test]
+    fn a_layer_that_comes_back_starts_a_new_segment_instead_of_counting_loss() {
+        let mut t = TrackStats::new(1, Kind::Video, None).segmented();
+        // Packets 0..50 every 10 ms, then the subscriber is switched to another layer for 3 s
+        // (packets 50..350 not forwarded), then 350..400 with packet 360 lost.
+        let start = 1_000_000;
+        for p in (0..50u32).chain((350..400).filter(|p| *p != 360)) {
+            let sent = start + u64::from(p) * 10_000;
+            if p == 350 {
+                t.switched_away();
+            }
+            t.record(&stamp(p, sent), 1000, true, sent + 1_000);
+        }
+        assert_eq!(t.expected(), 100);
+        assert_eq!(t.received, 99);
+        assert!((t.loss() - 0.01).abs() < 1e-9);
+        // Two stretches of 49 gaps of 10 ms each.
+        assert_eq!(t.span_us(), 2 * 490_000);
+        // The receiver, not the layer, judges freezes.
+        assert_eq!(t.freezes, 0);
+        t.freeze();
+        assert_eq!(t.freezes, 1);
+        // A gap without a switch is loss, however long.
+        let mut lost = TrackStats::new(1, Kind::Video, None).segmented();
+        for p in (0..50u32).chain(350..400) {
+            let sent = start + u64::from(p) * 10_000;
+            lost.record(&stamp(p, sent), 1000, true, sent + 1_000);
+        }
+        assert_eq!(lost.expected(), 400);
+        // Not segmented, a switch means nothing: loss and a freeze.
+        let mut plain = TrackStats::new(1, Kind::Video, None);
+        for p in (0..50u32).chain(350..400) {
+            let sent = start + u64::from(p) * 10_000;
+            plain.switched_away();
+            plain.record(&stamp(p, sent), 1000, true, sent + 1_000);
+        }
+        assert_eq!(plain.expected(), 400);
+        assert_eq!(plain.freezes, 1);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,6 +22,7 @@ use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::extension::HeaderExtension;
+use rtc::rtp::extension::audio_level_extension::AudioLevelExtension;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability,
     RtpCodecKind,
@@ -40,18 +41,24 @@ use webrtc::peer_connection::{
 };
 
 use crate::collector::Collector;
+use crate::group_visit::{SILENT, Voice};
 use crate::media::{
     AUDIO_PACKETS_PER_SEC, AUDIO_PAYLOAD_LEN, Kind, Layer, Stamp, VideoPacing, Vp8, now_us,
     video_payload,
 };
 use crate::participant::Plan;
-use crate::stats::TrackStats;
+use crate::stats::{FREEZE_US, TrackStats};
 
 /// The header extensions a rid-based simulcast sender needs (the receiver learns each layer's
 /// SSRC from them: the SDP carries no `a=ssrc` for rid encodings).
 const SDES_MID: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 const SDES_RTP_STREAM_ID: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 const SDES_REPAIRED_RTP_STREAM_ID: &str = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id";
+/// RFC 6464: the speaker's loudness in every audio packet (group visit), which the server's
+/// active-speaker detection reads.
+const AUDIO_LEVEL: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+/// "Nobody" in a receiver's [`Handler::speaker_view`].
+pub const NOBODY: u32 = u32::MAX;
 /// A keyframe at least this often, whether or not anyone asks.
 const KEYFRAME_EVERY: Duration = Duration::from_secs(2);
 
@@ -61,10 +68,12 @@ pub enum PcEvent {
     Candidate(PcKind, CandidateInit),
     /// Gathering is over: no more candidates on this connection.
     GatheringComplete(PcKind),
-    /// A remote track delivered its first packet; `track_id` is its id in the offer (`a=msid`).
+    /// A remote track arrived; `track_id` and `stream_id` are its ids in the offer (`a=msid`:
+    /// on vardrum the publication id and the publisher's participant id).
     RemoteTrack {
         pc: PcKind,
         track_id: String,
+        stream_id: String,
         video: bool,
     },
 }
@@ -79,6 +88,11 @@ pub struct Handler {
     pub collector: Arc<Collector>,
     /// When the participant started connecting (for connect → first video).
     pub joined_at: Instant,
+    /// Group visit: the run index of the publisher this receiver shows large ([`NOBODY`]
+    /// before anyone spoke). Its video should arrive on the top layer and everyone else's on
+    /// the bottom one; and since layers then come and go, loss is measured per stretch and
+    /// freezes over the whole track ([`TrackStats::segmented`]).
+    pub speaker_view: Option<Arc<AtomicU32>>,
 }
 
 #[async_trait::async_trait]
@@ -107,17 +121,22 @@ impl PeerConnectionEventHandler for Handler {
         let _ = self.events.send(PcEvent::RemoteTrack {
             pc: self.pc,
             track_id: track.track_id().await,
+            stream_id: track.stream_id().await,
             video: track.kind().await == RtpCodecKind::Video,
         });
         let collector = self.collector.clone();
         let joined_at = self.joined_at;
         let receiver = self.receiver;
+        let speaker_view = self.speaker_view.clone();
         tokio::spawn(async move {
             // One entry per (sender, kind, layer) seen on this track: packet numbers count per
             // layer, and a server may reuse a track for another publisher.
             let mut entries: Vec<(u32, Kind, Option<Layer>, Arc<std::sync::Mutex<TrackStats>>)> =
                 Vec::new();
             let mut seen_video = false;
+            // Group visit: per sender, the last video arrival over all layers (for freezes) and
+            // the layer it came on (a change is the server switching this subscriber).
+            let mut last_video: Vec<(u32, u64, Option<Layer>)> = Vec::new();
             while let Some(event) = track.poll().await {
                 let TrackRemoteEvent::OnRtpPacket(packet) = event else {
                     continue;
@@ -135,14 +154,48 @@ impl PeerConnectionEventHandler for Handler {
                             seen_video = true;
                             collector.first_video(joined_at.elapsed());
                         }
-                        let stats = TrackStats::new(stamp.sender, stamp.kind, stamp.layer);
+                        let mut stats = TrackStats::new(stamp.sender, stamp.kind, stamp.layer);
+                        if speaker_view.is_some() {
+                            stats = stats.segmented();
+                        }
                         let entry = collector.register_track(receiver, stats);
                         entries.push((stamp.sender, stamp.kind, stamp.layer, entry));
                         entries.len() - 1
                     }
                 };
+                let mut froze = false;
+                if let Some(view) = &speaker_view
+                    && stamp.kind == Kind::Video
+                {
+                    match last_video.iter_mut().find(|(s, _, _)| *s == stamp.sender) {
+                        Some((_, last, layer)) => {
+                            froze = arrival.saturating_sub(*last) > FREEZE_US;
+                            *last = (*last).max(arrival);
+                            if *layer != stamp.layer {
+                                let before = (stamp.sender, Kind::Video, *layer);
+                                if let Some((.., e)) =
+                                    entries.iter().find(|(s, k, l, _)| (*s, *k, *l) == before)
+                                    && let Ok(mut e) = e.lock()
+                                {
+                                    e.switched_away();
+                                }
+                                *layer = stamp.layer;
+                            }
+                        }
+                        None => last_video.push((stamp.sender, arrival, stamp.layer)),
+                    }
+                    if let Some(layer) = stamp.layer.filter(|_| packet.header.marker) {
+                        let large = view.load(Relaxed) == stamp.sender;
+                        collector
+                            .visit
+                            .video_layer(large, layer == Layer::F, layer == Layer::Q);
+                    }
+                }
                 if let Ok(mut s) = entries[i].3.lock() {
                     s.record(&stamp, packet.payload.len(), packet.header.marker, arrival);
+                    if froze {
+                        s.freeze();
+                    }
                 }
             }
         });
@@ -227,6 +280,8 @@ pub struct PcOptions {
     pub simulcast: bool,
     /// Hand keyframe requests to the application (the publisher connection).
     pub keyframe_requests: bool,
+    /// Negotiate the RFC 6464 audio level extension (a group visit's publisher connection).
+    pub audio_level: bool,
 }
 
 fn media_parts(
@@ -248,6 +303,15 @@ fn media_parts(
                 None,
             )?;
         }
+    }
+    if options.audio_level {
+        engine.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: AUDIO_LEVEL.to_owned(),
+            },
+            RtpCodecKind::Audio,
+            None,
+        )?;
     }
     let registry = if options.keyframe_requests {
         // The slot the SFU gives its own tap: after the interceptors that read RTCP.
@@ -333,6 +397,7 @@ pub async fn start_publishing(
         PcOptions {
             simulcast,
             keyframe_requests: true,
+            audio_level: plan.visit.is_some(),
         },
     )
     .await?;
@@ -428,6 +493,7 @@ pub async fn start_publishing(
                 mid: mid.clone().filter(|_| e.layer.is_some()),
                 keyframe_wanted: e.keyframe_wanted,
                 video: plan.video,
+                voice: plan.voice().filter(|_| kind == Kind::Audio),
                 collector: collector.clone(),
             };
             tasks.push(tokio::spawn(sender.run()));
@@ -495,6 +561,8 @@ struct Sender {
     mid: Option<Bytes>,
     keyframe_wanted: Arc<AtomicBool>,
     video: Option<crate::scenario::Video>,
+    /// Audio in a group visit: the level each packet carries, and where to say it flows.
+    voice: Option<Arc<Voice>>,
     collector: Arc<Collector>,
 }
 
@@ -570,8 +638,26 @@ impl Sender {
                 };
                 // Until negotiation completes the track is unbound and writes fail; nothing is
                 // counted as sent then, so loss is measured from the first packet that went out.
-                let result = match (&self.mid, self.layer) {
-                    (Some(mid), Some(layer)) => {
+                let result = match (&self.mid, self.layer, &self.voice) {
+                    (_, _, Some(voice)) => {
+                        let level = voice.level();
+                        let extension = AudioLevelExtension {
+                            level,
+                            voice: level < SILENT,
+                        };
+                        let result = self
+                            .track
+                            .write_rtp_with_extensions(
+                                rtp,
+                                &[HeaderExtension::AudioLevel(extension)],
+                            )
+                            .await;
+                        if result.is_ok() {
+                            voice.flowing();
+                        }
+                        result
+                    }
+                    (Some(mid), Some(layer), None) => {
                         let extensions = [
                             HeaderExtension::Custom {
                                 uri: SDES_MID.into(),

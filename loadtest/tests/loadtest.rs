@@ -1,5 +1,6 @@
 //! The load tester against a real vardrum server started by the test: a short group scenario,
-//! the same with simulcast, a threshold breach, and bad input.
+//! the same with simulcast, a group visit (waiting room, speaker view, chat), a threshold
+//! breach, and bad input.
 
 use std::process::{Command, Output};
 use std::time::Instant;
@@ -206,6 +207,163 @@ async fn group_with_simulcast_delivers_the_chosen_layer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_visit_admits_everyone_follows_the_speaker_and_delivers_the_chat() {
+    let running = start(2).await;
+    let json = running.dir.path().join("report.json");
+    let mut args = s(&[
+        "--scenario",
+        "group-visit",
+        "--room-size",
+        "5",
+        "--duration",
+        "9",
+        "--simulcast",
+        "--video-bitrate",
+        "300",
+        "--speaker-every",
+        "3",
+        "--chat-rate",
+        "60",
+        // Signalling only, so these hold even on a machine busy with other work; the media
+        // thresholds are the other tests' (and a loaded machine delays speaker detection, whose
+        // check the report's unit tests cover).
+        "--min-join-success",
+        "100%",
+        "--max-admit-p95",
+        "5000",
+        "--min-chat-delivery",
+        "100%",
+    ]);
+    args.extend(running.target());
+    args.extend(["--json".into(), json.display().to_string()]);
+    let out = loadtest(args).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap_or_default())
+            .unwrap_or_default();
+    // The table, for `--nocapture`.
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let visit = &report["group_visit"];
+    assert!(visit["not_measured"].is_null(), "{visit}");
+
+    // The four patients waited and the host let each of them in.
+    let admission = &visit["admission"];
+    assert_eq!(admission["waiting"], 4, "{admission}");
+    assert_eq!(admission["admitted"], 4, "{admission}");
+    let admit = &admission["join_to_admitted_ms"];
+    assert!(admit["p50"].as_f64().unwrap() > 0.0, "{admission}");
+    assert!(
+        admit["max"].as_f64().unwrap() < 5_000.0,
+        "admitted as they arrived: {admission}"
+    );
+    assert_eq!(report["joins"]["succeeded"], 5);
+
+    // Everyone published and received everyone else, once admitted.
+    let tracks = &report["tracks"];
+    assert_eq!(tracks["expected"], 5 * 4 * 2, "{tracks}");
+    assert_eq!(tracks["receiving"], 5 * 4 * 2, "{tracks}");
+    assert!(tracks["loss"].as_f64().unwrap() < 0.05, "{tracks}");
+
+    // The speaker changed every 3 s and subscribers were told, most of them within the turn
+    // (a machine busy with other work delays the speakers' audio and the server's decisions).
+    assert!(visit["speaker_turns"].as_u64().unwrap() >= 2, "{visit}");
+    let switch = &visit["speaker_switch"];
+    let (heard, expected) = (
+        switch["heard"].as_u64().unwrap(),
+        switch["expected"].as_u64().unwrap(),
+    );
+    assert!(heard >= 4 && heard * 2 >= expected, "{switch}");
+    assert_eq!(
+        heard + switch["missed"].as_u64().unwrap(),
+        expected,
+        "{switch}"
+    );
+    let delay = &switch["delay_ms"];
+    // The server decides every 300 ms over a few hundred ms of audio.
+    assert!(delay["p50"].as_f64().unwrap() > 100.0, "{switch}");
+    assert!(delay["max"].as_f64().unwrap() < 10_000.0, "{switch}");
+    assert!(switch["messages"].as_u64().unwrap() >= heard, "{switch}");
+
+    // About one chat message a second, each to all five (the sender included).
+    let chat = &visit["chat"];
+    let sent = chat["sent"].as_u64().unwrap();
+    assert!(sent >= 4, "{chat}");
+    assert!(chat["expected"].as_u64().unwrap() >= sent * 4, "{chat}");
+    assert_eq!(chat["received"], chat["expected"], "{chat}");
+
+    // Speaker view: the speaker on the top layer, the tiles on the bottom one.
+    let layers = &visit["layers"];
+    assert!(layers["speaker_frames"].as_u64().unwrap() > 100, "{layers}");
+    assert!(layers["tile_frames"].as_u64().unwrap() > 100, "{layers}");
+    // (Switches wait for a keyframe of the new layer; most frames come on the right one.)
+    assert!(layers["speaker_on_top"].as_f64().unwrap() > 0.5, "{layers}");
+    assert!(
+        layers["tiles_on_bottom"].as_f64().unwrap() > 0.5,
+        "{layers}"
+    );
+
+    for name in [
+        "max_admit_p95_ms",
+        "min_chat_delivery",
+        "speaker_view_layers",
+    ] {
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name);
+        assert_eq!(check.map(|c| &c["passed"]), Some(&true.into()), "{name}");
+    }
+    assert!(stdout.contains("speaker-switch delay"), "{stdout}");
+    assert!(stdout.contains("join -> admitted"), "{stdout}");
+    running.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_admitting_in_batches_keeps_patients_waiting_until_it_looks() {
+    let running = start(2).await;
+    let json = running.dir.path().join("report.json");
+    let mut args = s(&[
+        "--scenario",
+        "group-visit",
+        "--room-size",
+        "3",
+        "--duration",
+        "3",
+        "--admit-interval",
+        "2",
+        "--chat-rate",
+        "0",
+        "--video-bitrate",
+        "100",
+    ]);
+    args.extend(running.target());
+    args.extend(["--json".into(), json.display().to_string()]);
+    let out = loadtest(args).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let admission = &report["group_visit"]["admission"];
+    assert_eq!(admission["admitted"], 2, "{admission}");
+    // The patients arrive 0.1 and 0.2 s in; the host looks at 0 s (nobody yet) and at 2 s.
+    let admit = &admission["join_to_admitted_ms"];
+    assert!(admit["p50"].as_f64().unwrap() > 1_000.0, "{admission}");
+    assert!(admit["max"].as_f64().unwrap() < 4_000.0, "{admission}");
+    assert_eq!(report["group_visit"]["chat"]["sent"], 0);
+    running.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_breached_threshold_exits_with_2() {
     // Rooms hold two, the scenario wants four: half the joins are refused as room_full.
     let running = start(2).await;
@@ -356,6 +514,50 @@ async fn bad_input_gets_a_clear_message_and_exit_1_without_hanging() {
                 "ultra",
             ]),
             "invalid value 'ultra'",
+        ),
+        (
+            s(&["--scenario", "group", "--speaker-every", "3"]),
+            "--speaker-every is for --scenario group-visit",
+        ),
+        (
+            s(&["--scenario", "group", "--max-admit-p95", "500"]),
+            "--max-admit-p95 is for --scenario group-visit",
+        ),
+        (
+            s(&[
+                "--scenario",
+                "group-visit",
+                "--simulcast",
+                "--simulcast-quality",
+                "low",
+            ]),
+            "does not apply to a group visit",
+        ),
+        (
+            s(&["--scenario", "group-visit", "--speaker-every", "0.5"]),
+            "--speaker-every must be 1 to 3600 s",
+        ),
+        (
+            s(&[
+                "--scenario",
+                "group-visit",
+                "--room-size",
+                "3",
+                "--chat-rate",
+                "500",
+            ]),
+            "--chat-rate must be 0 to 180",
+        ),
+        (
+            s(&[
+                "--scenario",
+                "group-visit",
+                "--target",
+                "janus",
+                "--max-speaker-switch-p95",
+                "800",
+            ]),
+            "--max-speaker-switch-p95 cannot be checked on Janus",
         ),
     ];
     for (args, expected) in cases {
