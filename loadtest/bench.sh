@@ -14,14 +14,21 @@
 # (unshare -n + loadtest/janus/netns.sh, so nothing leaves the machine and Janus can gather its
 # 127.0.0.1 candidate) two series of steps, each step run against vardrum and then Janus, each
 # with a freshly started server (so peak memory belongs to that step):
-#   one-to-one: BENCH_CALLS concurrent 1:1 visits (default 2 5 10 20 40)
-#   group:      BENCH_GROUP_ROOMS rooms of BENCH_GROUP_SIZE (default 1 2 3 4 rooms of 10)
+#   one-to-one:  BENCH_CALLS concurrent 1:1 visits (default 2 5 10 20 40)
+#   group:       BENCH_GROUP_ROOMS rooms of BENCH_GROUP_SIZE (default 1 2 3 4 rooms of 10)
+#   group-visit: BENCH_VISITS group visits of BENCH_VISIT_SIZE (default 1 2 3 visits of 31: a
+#                host and 30 patients, all publishing simulcast, tiles on the low layer and the
+#                speaker on the high one, the speaker changing every 5 s, 6 chat messages a
+#                minute; on Janus the closest equivalent, see docs/benchmarks.md)
 # A server's series stops at its first step that is not held: loss >= 1 %, p99 latency
-# >= 50 ms, a failed join, or a subscribed track that never delivered media.
+# >= 50 ms, a failed join, or a subscribed track that never delivered media; in a group visit
+# on vardrum also a join -> admitted p95 over 1000 ms or a patient never admitted, a
+# speaker-switch p95 over 1000 ms, or a chat message not delivered.
 #
 # Environment: BENCH_STEP_SECS (15) seconds of load per step after the ramp-up (shorter steps
-# let the join burst dominate the p99), BENCH_RAMP (20) joins per second, BENCH_CALLS and
-# BENCH_GROUP_ROOMS (empty: skip that series), BENCH_GROUP_SIZE, BENCH_SMOKE=1, BENCH_DOC
+# let the join burst dominate the p99), BENCH_RAMP (20) joins per second, BENCH_CALLS,
+# BENCH_GROUP_ROOMS and BENCH_VISITS (empty: skip that series), BENCH_GROUP_SIZE,
+# BENCH_VISIT_SIZE, BENCH_SMOKE=1, BENCH_DOC
 # (docs/benchmarks.md), BENCH_KEEP=1 keeps the JSON reports and logs. A load listed twice runs
 # twice (BENCH_CALLS="40 40 40": three samples of the same load, for run-to-run noise).
 # Needs root (unshare -n), Debian's janus, jq, curl, python3.
@@ -35,8 +42,12 @@ ramp="${BENCH_RAMP:-20}"
 calls="${BENCH_CALLS-2 5 10 20 40}"
 group_rooms="${BENCH_GROUP_ROOMS-1 2 3 4}"
 group_size="${BENCH_GROUP_SIZE:-10}"
+visits="${BENCH_VISITS-1 2 3}"
+visit_size="${BENCH_VISIT_SIZE:-31}"
 max_loss="1%"
 max_p99_ms=50
+max_admit_p95_ms=1000
+max_speaker_switch_p95_ms=1000
 
 log() { echo "bench.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -99,6 +110,12 @@ if [ "${1:-}" = "--inside" ]; then
         case "$scenario" in
         one-to-one) args+=(--scenario one-to-one --calls "$n") ;;
         group) args+=(--scenario group --rooms "$n" --room-size "$group_size") ;;
+        group-visit)
+            args+=(--scenario group-visit --rooms "$n" --room-size "$visit_size" --simulcast)
+            # What only vardrum's group visits have (Janus VideoRoom has none of it).
+            [ "$server" = janus ] || args+=(--max-admit-p95 "$max_admit_p95_ms"
+                --max-speaker-switch-p95 "$max_speaker_switch_p95_ms" --min-chat-delivery 100%)
+            ;;
         esac
         case "$server" in
         vardrum) args+=(--url http://127.0.0.1:18080 --secret-file "$data/token-secret") ;;
@@ -118,6 +135,8 @@ if [ "${1:-}" = "--inside" ]; then
                     "\(.joins.attempted - .joins.succeeded) joins failed"
                 elif .tracks.loss >= 0.01 then "loss \(.tracks.loss * 10000 | round / 100) %"
                 elif .tracks.latency_ms.p99 >= '"$max_p99_ms"' then "p99 \(.tracks.latency_ms.p99) ms"
+                elif ([.checks[] | select(.passed | not) | .name] | length) > 0 then
+                    [.checks[] | select(.passed | not) | "\(.name) \(.actual * 100 | round / 100)"] | join(", ")
                 elif $rc != 0 then "exit \($rc)"
                 else "held" end' "$json")"
         fi
@@ -150,6 +169,8 @@ if [ "${1:-}" = "--inside" ]; then
     series one-to-one $calls
     # shellcheck disable=SC2086
     series group $group_rooms
+    # shellcheck disable=SC2086
+    series group-visit $visits
     exit 0
 fi
 
@@ -178,7 +199,7 @@ if [ -n "$(git -C "$root" status --porcelain 2>/dev/null)" ]; then
 fi
 doc="${BENCH_DOC:-$root/docs/benchmarks.md}"
 BENCH_OUT="$out" BENCH_DOC_PATH="$doc" BENCH_COMMIT="$commit" BENCH_STEP="$step_secs" \
-BENCH_RAMP_="$ramp" BENCH_GROUP_SIZE_="$group_size" BENCH_SMOKE_="$smoke" \
+BENCH_RAMP_="$ramp" BENCH_GROUP_SIZE_="$group_size" BENCH_VISIT_SIZE_="$visit_size" BENCH_SMOKE_="$smoke" \
 BENCH_WALL="$(( finished - steps_started ))" BENCH_CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
 BENCH_NPROC="$(nproc)" BENCH_JANUS="$(janus --version 2>/dev/null | grep -o '([0-9.]*)' | head -1 | tr -d '()')" \
 python3 - <<'PY'
@@ -194,9 +215,13 @@ for line in open(os.path.join(out, "steps.tsv")):
     report = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) else None
     steps.append(dict(scenario=scenario, n=int(n), server=server, report=report, verdict=verdict))
 
+SCENARIOS = ("one-to-one", "group", "group-visit")
+
 def load(s):
     if s["scenario"] == "one-to-one":
         return f"{s['n']} call" + ("s" if s["n"] != 1 else "")
+    if s["scenario"] == "group-visit":
+        return f"{s['n']} visit" + ("s" if s["n"] != 1 else "") + f" of {os.environ['BENCH_VISIT_SIZE_']}"
     return f"{s['n']} room" + ("s" if s["n"] != 1 else "") + f" of {os.environ['BENCH_GROUP_SIZE_']}"
 
 def f(v, fmt, unit=""):
@@ -209,7 +234,7 @@ def per_core(cpu, r):
     return None if cpu is None else cpu / max(r["elapsed_secs"], 0.001)
 
 largest = []
-for scenario in ("one-to-one", "group"):
+for scenario in SCENARIOS:
     for server in ("vardrum", "janus"):
         held = [s for s in steps if s["scenario"] == scenario and s["server"] == server
                 and s["verdict"] == "held"]
@@ -264,7 +289,7 @@ for s in steps:
 
 # vardrum's CPU per stream-minute against Janus' at the largest load both held.
 ratio = []
-for scenario in ("one-to-one", "group"):
+for scenario in SCENARIOS:
     both = {}
     for s in steps:
         if s["scenario"] == scenario and s["verdict"] == "held":
@@ -277,6 +302,31 @@ for scenario in ("one-to-one", "group"):
         if v and jn:
             ratio.append(f"{scenario} at {load(dict(scenario=scenario, n=n))}: vardrum uses "
                          f"**{v / jn * 100:.0f} %** of Janus' server CPU per stream-minute")
+
+# Group visits: what only they measure, every step.
+def ms(p, key):
+    return "–" if p is None else f"{p[key]:.0f}"
+
+visit_rows = ["| load | server | patients admitted | join → admitted p50 / p95 / max | speaker switches heard / due | speaker-switch delay p50 / p95 / max | chat delivered / due | speaker on top layer | tiles on bottom layer | verdict |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+for s in steps:
+    r = s["report"]
+    if s["scenario"] != "group-visit" or r is None or r.get("group_visit") is None:
+        continue
+    gv = r["group_visit"]
+    a, sw, c, l = gv.get("admission"), gv.get("speaker_switch"), gv.get("chat"), gv.get("layers")
+    p = lambda d: " / ".join(ms(d, k) for k in ("p50", "p95", "max")) + " ms"
+    visit_rows.append("| " + " | ".join([
+        load(s), s["server"],
+        "–" if a is None else f"{a['admitted']} / {a['waiting']}",
+        "–" if a is None else p(a["join_to_admitted_ms"]),
+        "–" if sw is None else f"{sw['heard']} / {sw['expected']}",
+        "–" if sw is None else p(sw["delay_ms"]),
+        "–" if c is None else f"{c['received']} / {c['expected']}",
+        "–" if l is None else f"{l['speaker_on_top'] * 100:.1f} %",
+        "–" if l is None else f"{l['tiles_on_bottom'] * 100:.1f} %",
+        s["verdict"],
+    ]) + " |")
 
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 loadavg = open(os.path.join(out, "loadavg")).read().split()[0]
@@ -320,6 +370,23 @@ lines += [
     "",
     *all_rows,
     "",
+]
+if len(visit_rows) > 2:
+    lines += [
+        "### Group visits",
+        "",
+        f"A host and {int(os.environ['BENCH_VISIT_SIZE_']) - 1} patients per visit, everyone "
+        "publishing simulcast (q/h/f at 125/250/500 kbit/s), every subscriber showing the others "
+        "as 320x180 tiles and the speaker at 1280x720 (`track_settings`), the speaker changing "
+        "every 5 s (RFC 6464 audio levels), 6 chat messages a minute per visit. Janus VideoRoom "
+        "has no waiting room, no speaker messages and no chat: there everyone joins at once and "
+        "each subscriber puts the load tester's own speaker on substream 2 and the tiles on "
+        "substream 0, so the media load is the same, and those figures are not measured (–).",
+        "",
+        *visit_rows,
+        "",
+    ]
+lines += [
     f"Machine: {os.environ['BENCH_NPROC']} cores (`nproc`), {os.environ['BENCH_CPU']} "
     f"(`/proc/cpuinfo`); 1-minute load average {loadavg} just before the run. The servers and the "
     "load generator shared these cores, inside one loopback-only network namespace.",
