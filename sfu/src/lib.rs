@@ -371,8 +371,8 @@ impl Sfu {
     }
 
     /// Whether the visit in `room` ended at or after `issued_at`: then a token issued then
-    /// may not join it.
-    fn ended_since(&self, room: &str, issued_at: u64) -> bool {
+    /// may not join it (nor upload or download in it).
+    pub fn ended_since(&self, room: &str, issued_at: u64) -> bool {
         self.inner
             .ended
             .get(room)

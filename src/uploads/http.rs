@@ -332,6 +332,11 @@ async fn admitted(
     if let Some(a) = app.sfu.admission(room, &claims.sub).await {
         return Ok(a);
     }
+    // The SFU remembers a visit's end the moment it happens (when a clinician had been in it);
+    // the call records also know the end of a visit no clinician entered, a moment later.
+    if app.sfu.ended_since(room, claims.iat) {
+        return Err(Refusal::VisitEnded);
+    }
     match app.uploads.visit_ended(room).await {
         Ok(true) => Err(Refusal::VisitEnded),
         Ok(false) => Err(Refusal::NotAdmitted),
