@@ -611,3 +611,64 @@ async fn a_client_close_frame_is_answered_with_one() {
     assert!(matches!(answer, Some(Ok(Message::Close(_)))), "{answer:?}");
     server.stop().await;
 }
+
+/// Region Jönköping's file: its policy states the initials rule of every call, so a patient sees
+/// the clinician of a 1:1 visit by initials too (Västerbotten's, the default, shows the name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_region_decides_whether_patients_see_a_clinicians_name() {
+    let regions = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/regions");
+    for (file, expected) in [
+        ("vasterbotten.toml", "Name of anna"),
+        ("jonkoping.toml", "N. O. A."),
+    ] {
+        let server = TestServer::start_with(|c| c.portal.region = regions.join(file)).await;
+        let (_anna, _) = common::join(&server, "visit-r", "anna", Role::Clinician).await;
+        let (_pat, joined) = common::join(&server, "visit-r", "pat", Role::Patient).await;
+        let ServerMessage::Joined { participants, .. } = joined else {
+            unreachable!()
+        };
+        assert_eq!(participants[0].name, expected, "{file}");
+        server.stop().await;
+    }
+}
+
+/// A region may put 1:1 visits behind a waiting room too (`[video] waiting_room_in_visits`):
+/// the patient waits until the clinician admits them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_can_put_one_to_one_visits_behind_a_waiting_room() {
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/regions");
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(source.join("vasterbotten.toml")).unwrap();
+    let text = text
+        .replace(
+            "waiting_room_in_visits = false",
+            "waiting_room_in_visits = true",
+        )
+        .replace(
+            "text_sv = \"vasterbotten/",
+            &format!("text_sv = \"{}/vasterbotten/", source.display()),
+        );
+    assert!(text.contains("waiting_room_in_visits = true"));
+    let region = dir.path().join("region.toml");
+    std::fs::write(&region, text).unwrap();
+    let server = TestServer::start_with(|c| c.portal.region = region.clone()).await;
+    let visit = |sub: &str, role| server.token("visit-w", sub, role);
+    let (mut pat, joined) = Person::join(&server, "visit-w", visit("pat", Role::Patient)).await;
+    assert!(
+        matches!(&joined, ServerMessage::Joined { participant, kind: RoomKind::Visit, .. }
+        if participant.state == ParticipantState::Waiting),
+        "{joined:?}"
+    );
+    let (mut anna, joined) = Person::join(&server, "visit-w", visit("anna", Role::Clinician)).await;
+    let ServerMessage::Joined { participants, .. } = joined else {
+        unreachable!()
+    };
+    assert_eq!(participants[0].state, ParticipantState::Waiting);
+    anna.send(ClientMessage::Admit {
+        participants: vec![participants[0].id.clone()],
+    })
+    .await;
+    let (roster, _) = admitted_roster(&pat.recv().await);
+    assert_eq!(roster[0].name, "Name of anna");
+    server.stop().await;
+}
