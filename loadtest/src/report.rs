@@ -818,8 +818,13 @@ impl Report {
             }
         }
         if let (Some(gv), Some(v)) = (&self.group_visit, &s.visit) {
-            row(
-                "group visit",
+            let visit = if gv.not_measured.is_some() {
+                format!(
+                    "a host and {} patients per room, all joining at once; speaker every {} s",
+                    s.room_size - 1,
+                    v.speaker_every_secs
+                )
+            } else {
                 format!(
                     "a host and {} patients per room; admitted {}; speaker every {} s; chat {} \
                      messages/min per room",
@@ -831,8 +836,9 @@ impl Report {
                     },
                     v.speaker_every_secs,
                     v.chat_per_min
-                ),
-            );
+                )
+            };
+            row("group visit", visit);
             if let Some(why) = &gv.not_measured {
                 row("  not measured", why.clone());
             }
@@ -1234,7 +1240,10 @@ mod tests {
         // The turns were given and the layers measured all the same.
         assert_eq!(gv.speaker_turns, 1);
         assert!(gv.layers.is_some());
-        assert!(r.table().contains("not measured"));
-        assert!(!r.table().contains("join -> admitted"));
+        let table = r.table();
+        assert!(table.contains("not measured"), "{table}");
+        assert!(table.contains("all joining at once"), "{table}");
+        assert!(!table.contains("join -> admitted"), "{table}");
+        assert!(!table.contains("chat delivered"), "{table}");
     }
 }

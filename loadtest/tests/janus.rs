@@ -5,7 +5,8 @@
 //! A test process cannot easily move itself into a namespace, so the test runs
 //! `unshare -n netns.sh bash -c '...'`, which starts Janus (`run-janus.sh`), waits for its ready
 //! line, runs the `vardrum-loadtest` binary against it and stops Janus; then it checks the JSON
-//! report. Without Janus (`/usr/bin/janus`) the test is skipped, unless `CI` is set: then a
+//! report (the group scenario, with and without simulcast, and the group visit's closest
+//! equivalent). Without Janus (`/usr/bin/janus`) the test is skipped, unless `CI` is set: then a
 //! missing Janus is a failure, so the comparison cannot silently stop being tested.
 
 use std::path::Path;
@@ -47,8 +48,8 @@ for _ in $(seq 150); do
     sleep 0.1
 done
 grep -q '^janus ready' "$OUT/ready" || { echo "janus not ready in 15 s" >&2; kill "$jpid"; exit 91; }
-# $EXTRA: more flags, split on spaces.
-"$LOADTEST" --target janus --scenario group --rooms 1 --room-size 3 --duration 5 \
+# $SCENARIO and $EXTRA: more flags, split on spaces.
+"$LOADTEST" --target janus $SCENARIO --duration 5 \
     --max-loss 1% --min-join-success 100% --no-progress --server-pid "$jpid" --json "$OUT/report.json" \
     $EXTRA
 rc=$?
@@ -60,6 +61,11 @@ exit "$rc"
 /// Runs the group scenario (1 room of 3, 5 s) against a fresh Janus with `extra` flags; returns
 /// the load tester's stdout and its JSON report, after checking it exited 0.
 fn run_against_janus(extra: &str) -> (String, serde_json::Value) {
+    run_scenario_against_janus("--scenario group --rooms 1 --room-size 3", extra)
+}
+
+/// The same with another scenario (`--scenario ...` and its size).
+fn run_scenario_against_janus(scenario: &str, extra: &str) -> (String, serde_json::Value) {
     let out_dir = tempfile::tempdir().unwrap();
     let janus_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("janus");
     let started = Instant::now();
@@ -70,6 +76,7 @@ fn run_against_janus(extra: &str) -> (String, serde_json::Value) {
         .env("JANUS_DIR", &janus_dir)
         .env("OUT", out_dir.path())
         .env("LOADTEST", env!("CARGO_BIN_EXE_vardrum-loadtest"))
+        .env("SCENARIO", scenario)
         .env("EXTRA", extra)
         .output()
         .expect("run unshare");
@@ -150,4 +157,42 @@ fn a_simulcast_group_against_janus_receives_the_chosen_layer() {
     }
     assert_eq!(report["passed"], true);
     assert!(stdout.contains("layer: q"), "{stdout}");
+}
+
+/// A group visit runs as its closest equivalent: everyone in at once, the same turns and audio
+/// levels, the load tester's speaker on substream 2 and the tiles on substream 0; the report
+/// says what VideoRoom cannot show.
+#[test]
+fn a_group_visit_against_janus_runs_its_closest_equivalent() {
+    if !can_run() {
+        return;
+    }
+    let (stdout, report) = run_scenario_against_janus(
+        "--scenario group-visit --room-size 4",
+        "--simulcast --speaker-every 1.5 --video-bitrate 300",
+    );
+    let tracks = &report["tracks"];
+    // A host and 3 patients, everyone received by the 3 others, audio and video.
+    assert_eq!(tracks["receiving"], 4 * 3 * 2, "{tracks}");
+    let visit = &report["group_visit"];
+    assert!(
+        visit["not_measured"]
+            .as_str()
+            .unwrap()
+            .contains("no waiting room"),
+        "{visit}"
+    );
+    for absent in ["admission", "speaker_switch", "chat"] {
+        assert!(visit[absent].is_null(), "{absent}: {visit}");
+    }
+    assert!(visit["speaker_turns"].as_u64().unwrap() >= 2, "{visit}");
+    let layers = &visit["layers"];
+    assert!(layers["speaker_frames"].as_u64().unwrap() > 50, "{layers}");
+    assert!(layers["speaker_on_top"].as_f64().unwrap() > 0.5, "{layers}");
+    assert!(
+        layers["tiles_on_bottom"].as_f64().unwrap() > 0.8,
+        "{layers}"
+    );
+    assert_eq!(report["passed"], true);
+    assert!(stdout.contains("not measured"), "{stdout}");
 }
