@@ -2,9 +2,9 @@
 //! room's conductor, which decides who speaks and who chats when.
 //!
 //! ```text
-//!   conductor ──every --speaker-every s──▶ one Voice loud, the others silent (RFC 6464 levels
-//!      │                                   in every audio packet) and a Switch opened: who must
-//!      │                                   hear of it (everyone admitted by then), since when
+//!   conductor ──every --speaker-every s (±10 %)──▶ one Voice loud, the others silent (RFC 6464
+//!      │                                   levels in every audio packet) and a Switch opened:
+//!      │                                   who must hear of it (everyone admitted), since when
 //!      └──every 60/--chat-rate s──▶ a ChatOrder to the next admitted participant
 //!
 //!   participant ── joined / admitted / left ──▶ VisitRoom (its seat: participant id, admission)
@@ -51,6 +51,10 @@ pub const SILENT: u8 = 127;
 pub const SETTLE: Duration = Duration::from_secs(2);
 /// How soon the conductor looks again when nobody can speak yet (nobody admitted with audio).
 const NOBODY_YET: Duration = Duration::from_millis(200);
+/// Turns vary by up to this fraction either way, so that they do not fall in step with the
+/// server's decision ticks (every 300 ms): a fixed 3 s turn would meet every tick at the same
+/// phase and measure one delay over and over instead of their spread.
+const TURN_SPREAD: f64 = 0.1;
 /// The marker that starts every load-test chat message: `lt-chat <seq> <sent µs>`.
 const CHAT_MARK: &str = "lt-chat";
 
@@ -277,25 +281,33 @@ impl VisitRoom {
         (now, n as u64)
     }
 
-    /// Runs the room's rotation and chat until `stop` says how long to let things settle.
+    /// Runs the room's rotation and chat until `stop` says how long to let things settle. The
+    /// first turn and the first message come as soon as someone can take them (the host, who
+    /// enters first), the next ones at the set pace.
     pub async fn conduct(self: Arc<Self>, stop: oneshot::Receiver<Duration>) {
         let start = tokio::time::Instant::now();
         let turn = Duration::from_secs_f64(self.settings.speaker_every_secs);
         let chat_every = (self.announces && self.settings.chat_per_min > 0.0)
             .then(|| Duration::from_secs_f64(60.0 / self.settings.chat_per_min));
-        let mut next_switch = start + turn;
-        let mut next_chat = chat_every.map(|d| start + d);
+        let mut next_switch = start;
+        let mut next_chat = chat_every.map(|_| start);
         tokio::pin!(stop);
         let settle = loop {
             tokio::select! {
                 settle = &mut stop => break settle.unwrap_or_default(),
                 _ = tokio::time::sleep_until(next_switch) => {
                     let spoke = self.switch();
-                    next_switch = tokio::time::Instant::now() + if spoke { turn } else { NOBODY_YET };
+                    let wait = if spoke {
+                        turn.mul_f64(1.0 + rand::random_range(-TURN_SPREAD..TURN_SPREAD))
+                    } else {
+                        NOBODY_YET
+                    };
+                    next_switch = tokio::time::Instant::now() + wait;
                 }
                 _ = crate::run::sleep_until_opt(next_chat) => {
-                    self.order_chat();
-                    next_chat = chat_every.map(|d| tokio::time::Instant::now() + d);
+                    let sent = self.order_chat();
+                    let wait = if sent { chat_every } else { Some(NOBODY_YET) };
+                    next_chat = wait.map(|d| tokio::time::Instant::now() + d);
                 }
             }
         };
@@ -355,8 +367,9 @@ impl VisitRoom {
         }
     }
 
-    /// Tells the next admitted participant (in turn) to send a chat message.
-    fn order_chat(&self) {
+    /// Tells the next admitted participant (in turn) to send a chat message; `false` when
+    /// nobody is in yet.
+    fn order_chat(&self) -> bool {
         let mut st = self.lock();
         let n = st.seats.len();
         let from = st.next_chatter;
@@ -364,7 +377,7 @@ impl VisitRoom {
             .map(|i| (from + i) % n)
             .find(|&s| st.seats[s].admitted_us.is_some() && st.seats[s].chat.is_some())
         else {
-            return;
+            return false;
         };
         st.next_chatter = (seat + 1) % n;
         st.chat_seq += 1;
@@ -372,6 +385,7 @@ impl VisitRoom {
         if let Some(chat) = &st.seats[seat].chat {
             let _ = chat.send(order);
         }
+        true
     }
 }
 
@@ -508,6 +522,8 @@ mod tests {
     #[test]
     fn chat_goes_round_the_admitted_and_the_audience_is_who_was_in_when_it_left() {
         let (room, _) = room(3, true);
+        // Nobody in yet: no message.
+        assert!(!room.order_chat());
         let (tx10, mut rx10) = mpsc::unbounded_channel();
         let (tx12, mut rx12) = mpsc::unbounded_channel();
         room.joined(10, "p-10");
@@ -515,9 +531,9 @@ mod tests {
         room.joined(12, "p-12");
         room.admitted(12, Some(tx12));
         room.joined(11, "p-11"); // waiting: no chat, not in the audience
-        room.order_chat();
-        room.order_chat();
-        room.order_chat();
+        for _ in 0..3 {
+            assert!(room.order_chat());
+        }
         assert_eq!(rx10.try_recv().unwrap(), ChatOrder { seq: 1 });
         assert_eq!(rx12.try_recv().unwrap(), ChatOrder { seq: 2 });
         assert_eq!(rx10.try_recv().unwrap(), ChatOrder { seq: 3 });

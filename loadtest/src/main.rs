@@ -87,8 +87,8 @@ struct Cli {
     /// default, admits each patient as they arrive.
     #[arg(long, value_name = "SECS")]
     admit_interval: Option<f64>,
-    /// Group visit: the speaker changes every SECS seconds (default 5); one person is loud at
-    /// a time (RFC 6464 audio levels), everyone else silent.
+    /// Group visit: the speaker changes every SECS seconds (default 5, each turn ±10 % at
+    /// random); one person is loud at a time (RFC 6464 audio levels), everyone else silent.
     #[arg(long, value_name = "SECS")]
     speaker_every: Option<f64>,
     /// Group visit: chat messages per minute per room (default 6), sent by the participants
