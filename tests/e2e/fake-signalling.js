@@ -14,7 +14,11 @@
 //           those with state "waiting" are sent to a clinician only
 //   chat    chat messages so far
 // `window.__fake` exposes what the page sent, lets the test push server messages, and plays the
-// other side of host actions (`admit()`, `moveToWaitingRoom()`, `hostMute()`, `bye()`, ...).
+// other side of host actions (`admit()`, `moveToWaitingRoom()`, `hostMute()`, `bye()`, ...), the
+// active speaker (`speaker(id)`).
+// `track_settings` are checked as the server checks them, kept in `trackSettings` (each with the
+// page's `performance.now()` when it was sent as `at`), and obeyed: the echoed video of a track
+// the page does not show is paused, and resumes when it is shown again.
 // Like the real server it never logs chat text.
 (() => {
   const config = window.__fakeConfig ?? { mode: 'echo' };
@@ -54,6 +58,8 @@
     sockets: [],
     /** Every message the page sent, in order (all sockets). */
     received: [],
+    /** Every `track_settings` the server accepted, in order, each with `at` (performance.now()). */
+    trackSettings: [],
     connectAttempts: 0,
     room,
     /** The socket of the live session. */
@@ -89,6 +95,22 @@
     chatFrom(from, text) {
       const p = room.others.get(from);
       this.push({ type: 'chat', message: this.record(p, text) });
+    },
+    /** The active speaker changed (`speaker`): a participant id, ours (`me`) included. */
+    speaker(id) {
+      this.push({ type: 'speaker', participant: id });
+    },
+    /** The last `track_settings` accepted for each track id. */
+    get lastTrackSettings() {
+      const last = {};
+      for (const m of this.trackSettings) last[m.track] = m;
+      return last;
+    },
+    /** The track ids of the echoed media in the last subscriber offer, by kind. */
+    get echoTracks() {
+      const tracks = { audio: [], video: [] };
+      for (const [id, entry] of this.socket?.echo ?? []) tracks[entry.kind].push(id);
+      return tracks;
     },
     /** Someone new comes: into the waiting room if their state says so (shown to hosts only). */
     arrive(participant) {
@@ -135,6 +157,8 @@
       this.onopen = this.onmessage = this.onclose = this.onerror = null;
       this.serverPublisher = null;
       this.serverSubscriber = null;
+      /** The echoed tracks offered on the subscriber connection: track id → `{ kind, sender, track }`. */
+      this.echo = new Map();
       this.queue = Promise.resolve();
       fake.connectAttempts += 1;
       fake.sockets.push(this);
@@ -153,8 +177,9 @@
     send(text) {
       if (this.readyState !== 1) throw new DOMException('not open', 'InvalidStateError');
       const message = JSON.parse(text);
+      const at = performance.now();
       fake.received.push(message);
-      this.queue = this.queue.then(() => this.handle(message)).catch((e) => console.error('fake server:', e?.name));
+      this.queue = this.queue.then(() => this.handle(message, at)).catch((e) => console.error('fake server:', e?.name));
     }
 
     close(code = 1000) {
@@ -191,7 +216,8 @@
       this.deliver({ type: 'error', code, message: `refused by the fake (${code})`, fatal });
     }
 
-    async handle(message) {
+    /** One message from the page, sent at `at` (performance.now()). */
+    async handle(message, at) {
       if (message.type === 'join') return this.join(message);
       if (HOST_ACTIONS.has(message.type)) return this.hostAction(message);
       switch (message.type) {
@@ -232,6 +258,8 @@
           room.self.hand_raised = Boolean(message.raised);
           this.deliver({ type: 'participant_updated', participant: { ...room.self } });
           return;
+        case 'track_settings':
+          return this.trackSettings(message, at);
         case 'chat': {
           if (waiting()) return this.error('not_admitted');
           const text = String(message.text ?? '').trim();
@@ -332,12 +360,35 @@
       }
     }
 
+    /**
+     * `track_settings` (docs/signalling.md): the track must be one we offered, the sender in the
+     * visit. The field types are checked as the server's parser does. A hidden video is paused
+     * (its sender sends nothing) until it is shown again; audio is never paused.
+     */
+    async trackSettings(message, at) {
+      const { track, visible } = message;
+      const size = (n) => n === undefined || (Number.isInteger(n) && n >= 0 && n <= 0xffffffff);
+      if (typeof track !== 'string' || typeof visible !== 'boolean' || !size(message.width) || !size(message.height)) {
+        return this.error('bad_message');
+      }
+      if (waiting()) return this.error('not_admitted');
+      const echoed = this.echo.get(track);
+      if (!echoed) return this.error('bad_message');
+      fake.trackSettings.push({ ...message, at });
+      if (echoed.kind === 'video') await echoed.sender.replaceTrack(visible ? echoed.track : null);
+      return undefined;
+    }
+
     /** Sends the page its own tracks back as if "p-echo" published them. */
     async offerEcho(tracks) {
       const pc = new RTCPeerConnection();
       this.serverSubscriber = pc;
       const stream = new MediaStream();
-      for (const track of tracks) pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      this.echo.clear();
+      for (const track of tracks) {
+        const { sender } = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+        this.echo.set(track.id, { kind: track.kind, sender, track });
+      }
       await pc.setLocalDescription(await pc.createOffer());
       await gathered(pc);
       // The real server names the participant id as the stream id (a=msid).

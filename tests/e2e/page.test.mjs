@@ -732,6 +732,173 @@ describe('group visit page with a fake server', { concurrency: false }, () => {
   }));
 });
 
+/** The last `track_settings` the fake accepted for the echoed video, or null. */
+const lastVideoSettings = (page) => page.evaluate(() => {
+  const [video] = window.__fake.echoTracks.video;
+  return (video && window.__fake.lastTrackSettings[video]) ?? null;
+});
+
+/**
+ * Waits until the last `track_settings` of the echoed video says `visible` and, when shown, the
+ * size of the tile `selector` as it is now (CSS pixels, rounded). Resolves to those settings.
+ */
+async function waitForVideoSettings(page, visible, selector = '.tile[data-participant="p-echo"]') {
+  const handle = await page.waitForFunction(({ visible, selector }) => {
+    const [video] = window.__fake.echoTracks.video;
+    const last = video && window.__fake.lastTrackSettings[video];
+    if (!last || last.visible !== visible) return false;
+    if (!visible) return last;
+    const box = document.querySelector(selector)?.getBoundingClientRect();
+    return box && last.width === Math.round(box.width) && last.height === Math.round(box.height) && last.width > 0 ? last : false;
+  }, { visible, selector }, { timeout: 10000 });
+  return handle.jsonValue();
+}
+
+/** Makes the page hidden (or visible again) as the Page Visibility API reports it. */
+const setPageHidden = (page, hidden) => page.evaluate((hidden) => {
+  if (hidden) {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+  } else {
+    delete document.visibilityState;
+    delete document.hidden;
+  }
+  document.dispatchEvent(new Event('visibilitychange'));
+}, hidden);
+
+/** Patients shown as avatars (camera off), enough with STAFF and ourselves for two pages. */
+const AVATARS = Array.from({ length: 9 }, (_, i) => ({
+  id: `p-a${i}`, name: `P. ${String.fromCharCode(65 + i)}.`, role: 'patient', state: 'active', audio_muted: false, video_muted: true,
+}));
+
+describe('group visit page: tile sizes and the active speaker', { concurrency: false }, () => {
+  test('track_settings: every received video with its tile size; hidden when paged away, the page hidden or the camera off', () => withLogs(logs, async () => {
+    const page = await joinGroup({ fake: { others: [STAFF, ...AVATARS] } });
+    await waitForRemoteMedia(page, { timeout: 20000 });
+    assert.equal(await page.locator('#page-info').textContent(), 'Page 1 of 2');
+
+    const shown = await waitForVideoSettings(page, true);
+    const { audio, video } = await page.evaluate(() => window.__fake.echoTracks);
+    assert.deepEqual(Object.keys(shown).sort(), ['at', 'height', 'track', 'type', 'visible', 'width']);
+    assert.equal(shown.track, video[0], 'named by the track id of the subscriber offer');
+    assert.ok(shown.width > 100 && shown.height > 50, `a real tile size: ${shown.width}×${shown.height}`);
+    const settings = () => page.evaluate(() => window.__fake.trackSettings);
+    assert.ok((await settings()).every((m) => m.track !== audio[0]), 'audio is never reported');
+    assert.deepEqual(await page.evaluate(() => window.__fake.received.filter((m) => m.type === 'error')), []);
+
+    // A window dragged narrower: the size follows, at most every 250 ms and only on change.
+    for (const width of [1000, 960, 920, 880, 840, 800, 760]) await page.setViewportSize({ width, height: 768 });
+    await waitForVideoSettings(page, true);
+    const sent = (await settings()).filter((m) => m.track === video[0]);
+    for (let i = 1; i < sent.length; i += 1) {
+      assert.ok(sent[i].at - sent[i - 1].at >= 245, `at most every 250 ms: ${sent.map((m) => Math.round(m.at))}`);
+      const [a, b] = [sent[i - 1], sent[i]];
+      assert.ok(a.visible !== b.visible || a.width !== b.width || a.height !== b.height, 'only on change');
+    }
+
+    // The next page of the grid: the tile is not shown.
+    await page.locator('#page-next').click();
+    await waitForVideoSettings(page, false);
+    await page.locator('#page-prev').click();
+    await waitForVideoSettings(page, true);
+
+    // The page hidden (another tab, a minimised window), then shown again.
+    await setPageHidden(page, true);
+    await waitForVideoSettings(page, false);
+    await setPageHidden(page, false);
+    await waitForVideoSettings(page, true);
+
+    // A camera turned off shows initials: its video is not shown either.
+    await page.evaluate(() => window.__fake.update('p-echo', { video_muted: true }));
+    await waitForVideoSettings(page, false);
+    await page.evaluate(() => window.__fake.update('p-echo', { video_muted: false }));
+    await waitForVideoSettings(page, true);
+    assert.deepEqual(await page.evaluate(() => window.__fake.received.filter((m) => m.type === 'error')), []);
+    await page.close();
+  }));
+
+  test('the active speaker is highlighted; speaker view shows them large, the spotlight wins; keyboard, both languages, axe', () => withLogs(logs, async () => {
+    const page = await joinGroup();
+    await waitForRemoteMedia(page, { timeout: 20000 });
+    const toggle = page.locator('#view-toggle');
+    assert.ok(await toggle.isVisible());
+    assert.equal(await toggle.getAttribute('aria-pressed'), 'false');
+    assert.ok(await page.locator('#speaker-now').isHidden(), 'nobody has spoken yet');
+
+    await page.evaluate(() => window.__fake.speaker('p-nop'));
+    const nop = page.locator('.tile[data-participant="p-nop"]');
+    await page.locator('.tile.is-speaking[data-participant="p-nop"]').waitFor();
+    assert.equal(await page.locator('.tile.is-speaking').count(), 1);
+    assert.equal(await nop.locator('.badge-speaking .badge-text').textContent(), 'Speaking', 'a badge says it, not only a colour');
+    assert.ok(await nop.locator('.badge-speaking').isVisible());
+    assert.notEqual(await nop.evaluate((el) => getComputedStyle(el).boxShadow), 'none', 'an outline around the tile');
+    assert.equal(await page.locator('#speaker-now').textContent(), 'Speaking now: N. O. P.');
+    assert.equal(await page.evaluate(() => window.vardrum.speaker), 'p-nop');
+
+    // We speak ourselves: our tile is highlighted.
+    await page.evaluate(() => window.__fake.speaker('me'));
+    await page.locator('.tile-self.is-speaking').waitFor();
+    assert.equal(await page.locator('.tile.is-speaking').count(), 1);
+    assert.equal(await page.locator('#speaker-now').textContent(), 'You are speaking');
+
+    // Speaker view, by keyboard: while we speak, the last other speaker stays large.
+    await toggle.focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await toggle.getAttribute('aria-pressed'), 'true');
+    assert.equal(await page.evaluate(() => window.vardrum.view), 'speaker');
+    await page.locator('.tile.is-main[data-participant="p-nop"]').waitFor();
+    const boxes = await page.locator('.tile:visible').evaluateAll((tiles) => tiles.map((t) => ({
+      id: t.dataset.participant ?? 'me', main: t.classList.contains('is-main'), top: t.getBoundingClientRect().top, width: t.getBoundingClientRect().width,
+    })));
+    const main = boxes.find((b) => b.main);
+    assert.equal(boxes.length, 3);
+    assert.ok(boxes.every((b) => b.main || (b.top > main.top && b.width < main.width / 2)), `large above the small ones: ${JSON.stringify(boxes)}`);
+    if (process.env.E2E_SCREENSHOTS) await page.screenshot({ path: `${process.env.E2E_SCREENSHOTS}/page-speaker-view.png` });
+
+    // The large tile reports its size, and a small one its own.
+    await page.evaluate(() => window.__fake.speaker('p-echo'));
+    await page.locator('.tile.is-main[data-participant="p-echo"]').waitFor();
+    const large = await waitForVideoSettings(page, true);
+    await page.evaluate(() => window.__fake.speaker('p-nop'));
+    await page.locator('.tile.is-main[data-participant="p-nop"]').waitFor();
+    const small = await waitForVideoSettings(page, true);
+    assert.ok(small.width * 2 < large.width, `small ${small.width} px, large ${large.width} px`);
+
+    // A spotlight wins over the voice, until it ends.
+    await page.evaluate(() => window.__fake.push({ type: 'room_updated', locked: false, spotlight: 'p-echo' }));
+    await page.locator('.tile.is-main[data-participant="p-echo"]').waitFor();
+    assert.ok(await nop.evaluate((el) => el.classList.contains('is-speaking')), 'the speaker is still highlighted');
+    assert.deepEqual(await axeViolations(page), [], 'speaker view with a spotlight');
+    await page.evaluate(() => window.__fake.push({ type: 'room_updated', locked: false, spotlight: null }));
+    await page.locator('.tile.is-main[data-participant="p-nop"]').waitFor();
+
+    await page.locator('#language').click();
+    assert.equal((await toggle.textContent()).trim(), 'Talarvy');
+    assert.equal(await nop.locator('.badge-speaking .badge-text').textContent(), 'Talar');
+    assert.equal(await page.locator('#speaker-now').textContent(), 'Talar nu: N. O. P.');
+    assert.deepEqual(await axeViolations(page), [], 'speaker view in Swedish');
+
+    await toggle.click();
+    assert.equal(await toggle.getAttribute('aria-pressed'), 'false');
+    assert.equal(await page.locator('.tile.is-main').count(), 0, 'back to the grid');
+    assert.ok(await nop.evaluate((el) => el.classList.contains('is-speaking')));
+
+    // Someone who leaves is no longer the speaker.
+    await page.evaluate(() => window.__fake.push({ type: 'participant_left', participant_id: 'p-nop', reason: 'left' }));
+    await nop.waitFor({ state: 'detached' });
+    assert.ok(await page.locator('#speaker-now').isHidden());
+    assert.equal(await page.locator('.tile.is-speaking').count(), 0);
+    await page.close();
+  }));
+
+  test('a 1:1 visit has no speaker view', () => withLogs(logs, async () => {
+    const page = await openCall();
+    await waitForState(page, 'connected');
+    assert.ok(await page.locator('#stage-bar').isHidden());
+    await page.close();
+  }));
+});
+
 async function axeIn(page) {
   return seriousAxeViolations(page);
 }

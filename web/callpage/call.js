@@ -49,6 +49,7 @@ export class Call {
           participant_left: (session, m) => this.onParticipantLeft(m),
           room_updated: (session, m) => this.onRoomUpdated(m),
           chat: (session, m) => this.state.addChat(m.message),
+          speaker: (session, m) => this.state.setSpeaker(typeof m.participant === 'string' ? m.participant : null),
           host_muted: (session, m) => this.onHostMuted(m),
           guest_link: (session, m) => this.views.hostPanel.showGuestLink(m),
           pong: () => {},

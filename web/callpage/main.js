@@ -6,6 +6,7 @@ import { readLink, tokenKind } from './link.js';
 import { LocalMedia } from './media.js';
 import { CallState } from './state.js';
 import { installTestHooks } from './test-hooks.js';
+import { TrackSettings } from './tracksettings.js';
 import { ChatView } from './views/chat.js';
 import { Controls } from './views/controls.js';
 import { ConfirmDialog } from './views/dialog.js';
@@ -56,6 +57,9 @@ function start() {
       prev: $('page-prev'),
       next: $('page-next'),
       pageInfo: $('page-info'),
+      stageBar: $('stage-bar'),
+      viewToggle: $('view-toggle'),
+      speakerNow: $('speaker-now'),
     },
   });
   const controls = new Controls({
@@ -128,6 +132,12 @@ function start() {
   new WaitingRoom({ state, ui: { section: $('waiting-room'), heading: $('waiting-heading') } });
 
   call = new Call({ state, media, views: { notices, grid, controls, panels, chat, hostPanel, dialog } });
+  new TrackSettings({
+    grid,
+    state,
+    send,
+    trackId: (receiver) => call.signalling.session?.peers?.remoteTrackId(receiver) ?? null,
+  });
   const prejoin = new Prejoin({
     state,
     media,

@@ -25,6 +25,22 @@ function fromWire(c) {
     : null;
 }
 
+/**
+ * The track id that the `a=msid` line of the media section `mid` names in `sdp` (its second
+ * part): in a subscriber offer, the publication id that `track_settings` and `set_quality` name
+ * (docs/signalling.md). Read from the SDP rather than `MediaStreamTrack.id`, which browsers need
+ * not take from the msid line.
+ */
+export function msidTrackId(sdp, mid) {
+  for (const section of String(sdp).split(/\r?\nm=/).slice(1)) {
+    const lines = section.split(/\r?\n/);
+    if (!lines.includes(`a=mid:${mid}`)) continue;
+    const msid = lines.find((line) => line.startsWith('a=msid:'));
+    return msid?.trim().split(/\s+/)[1] ?? null;
+  }
+  return null;
+}
+
 async function addCandidate(pc, init) {
   try {
     if (init) await pc.addIceCandidate(init);
@@ -95,6 +111,14 @@ export class Peers {
     await this.flush('subscriber');
     await pc.setLocalDescription(await pc.createAnswer());
     this.send({ type: 'answer', pc: 'subscriber', sdp: pc.localDescription.sdp });
+  }
+
+  /** The server's track id (the publication id) of a remote track's `receiver`, or null. */
+  remoteTrackId(receiver) {
+    const pc = this.subscriber;
+    const sdp = pc?.remoteDescription?.sdp;
+    const mid = pc?.getTransceivers().find((t) => t.receiver === receiver)?.mid;
+    return sdp && mid != null ? msidTrackId(sdp, mid) : null;
   }
 
   async addRemoteCandidate(message) {

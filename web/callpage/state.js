@@ -34,6 +34,8 @@ export class CallState {
     this.locked = false;
     /** The participant id shown large on every page, or null. */
     this.spotlight = null;
+    /** The active speaker: the participant id the last `speaker` message named, or null. */
+    this.speaker = null;
     /** Chat messages as the server sent them, oldest first. */
     this.chat = [];
     /** The status key (`window.vardrum.state`); its text is `status_KEY` in i18n.js. */
@@ -103,6 +105,7 @@ export class CallState {
   /** Someone is gone. `reason` is the `participant_left` reason, or null when we noticed it ourselves. */
   remove(id, reason = null) {
     this.participants.delete(id);
+    if (this.speaker === id) this.setSpeaker(null);
     this.emit('left', { id, reason });
     this.emit('roster', { participant: null, id });
   }
@@ -117,7 +120,17 @@ export class CallState {
   /** Forgets everyone else (the call stopped, or we went back to the waiting room). */
   clearRemote() {
     for (const id of [...this.participants.keys()]) this.remove(id);
+    this.setSpeaker(null);
     this.emit('cleared');
+  }
+
+  /** The active speaker changed (`speaker`): a participant id (possibly our own), or null. */
+  setSpeaker(id) {
+    const speaker = id ?? null;
+    if (speaker === this.speaker) return;
+    const before = this.speaker;
+    this.speaker = speaker;
+    this.emit('speaker', { before });
   }
 
   /** `locked` and `spotlight` from `joined`, `admitted` or `room_updated`. */

@@ -35,6 +35,10 @@ export function installTestHooks({ state, signalling, grid }) {
     get screen() { return state.screen; },
     get kind() { return state.kind; },
     get room() { return { locked: state.locked, spotlight: state.spotlight }; },
+    /** The active speaker's participant id (the last `speaker` message), or null. */
+    get speaker() { return state.speaker; },
+    /** `grid` or `speaker` view. */
+    get view() { return grid.view; },
     get participants() { return [...state.participants.values()].map((p) => ({ ...p })); },
     get self() { return state.self ? { ...state.self } : null; },
     get leftEvents() { return leftEvents; },

@@ -25,6 +25,7 @@ export class Tile {
     this.micBadge = element.querySelector('.badge-mic');
     this.cameraBadge = element.querySelector('.badge-camera');
     this.handBadge = element.querySelector('.badge-hand');
+    this.speakingBadge = element.querySelector('.badge-speaking');
     /** Remote tracks shown here. */
     this.tracks = { audio: null, video: null };
     /** The browser refused to play this tile's sound without a click first. */
@@ -49,6 +50,16 @@ export class Tile {
     this.cameraBadge.querySelector('.badge-text').textContent = cameraText;
     this.handBadge.hidden = !handRaised;
     this.handBadge.querySelector('.badge-text').textContent = t('hand_raised');
+  }
+
+  /**
+   * Marks the tile as the active speaker's: an outline, and a badge whose text screen readers
+   * read with the tile (no announcement: speakers change too often to say each one aloud).
+   */
+  setSpeaking(speaking) {
+    this.element.classList.toggle('is-speaking', speaking);
+    this.speakingBadge.hidden = !speaking;
+    this.speakingBadge.querySelector('.badge-text').textContent = t('speaking');
   }
 
   /** Draws a remote participant (a participant object as the server sent it). */
