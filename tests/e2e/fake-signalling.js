@@ -12,14 +12,14 @@
 //   waiting true: we join into the waiting room (`joined` with state "waiting")
 //   others  the other participants as this viewer sees them (default: Eko Person, care staff);
 //           those with state "waiting" are sent to a clinician only
-//   chat    chat messages so far
+//   chat    chat messages so far (a file in the chat is one with empty `text` and a `file`)
 // `window.__fake` exposes what the page sent, lets the test push server messages, and plays the
 // other side of host actions (`admit()`, `moveToWaitingRoom()`, `hostMute()`, `bye()`, ...), the
-// active speaker (`speaker(id)`).
+// active speaker (`speaker(id)`) and files in the chat (`fileFrom()`, `announceFile()`).
 // `track_settings` are checked as the server checks them, kept in `trackSettings` (each with the
 // page's `performance.now()` when it was sent as `at`), and obeyed: the echoed video of a track
 // the page does not show is paused, and resumes when it is shown again.
-// Like the real server it never logs chat text.
+// Like the real server it never logs chat text or file names.
 (() => {
   const config = window.__fakeConfig ?? { mode: 'echo' };
   const mode = config.mode ?? 'echo';
@@ -96,6 +96,15 @@
       const p = room.others.get(from);
       this.push({ type: 'chat', message: this.record(p, text) });
     },
+    /** Participant `from` (one of `others`, or `me`) put `file` (`{ id, name, content_type, size }`) in the chat. */
+    fileFrom(from, file) {
+      const p = from === room.self.id ? room.self : room.others.get(from);
+      this.push({ type: 'chat', message: this.record(p, '', file) });
+    },
+    /** What the server does once our own upload is kept: it announces the file from us. */
+    announceFile(file) {
+      this.fileFrom(room.self.id, file);
+    },
     /** The active speaker changed (`speaker`): a participant id, ours (`me`) included. */
     speaker(id) {
       this.push({ type: 'speaker', participant: id });
@@ -123,8 +132,9 @@
       const p = Object.assign(room.others.get(id), changes);
       if (p.state !== 'waiting' || isHost()) this.push({ type: 'participant_updated', participant: { ...p } });
     },
-    record(p, text) {
+    record(p, text, file = undefined) {
       const message = { id: room.nextChatId++, from: p.id, name: p.name, role: p.role, text, at: Date.now() };
+      if (file) message.file = { ...file };
       room.chat.push(message);
       return message;
     },

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 
 import { chromium } from 'playwright-core';
 
@@ -294,4 +295,32 @@ export async function mintLink({ bin, dataDir, room, name, role, baseUrl, kind, 
   // The link names the running server already (the token command reads DATA_DIR/server.url) unless
   // a public URL is configured in the environment, which would win; so only path and fragment count.
   return new URL(printed.pathname + printed.search + printed.hash, baseUrl).href;
+}
+
+/**
+ * A real PNG of `width` × `height` pixels of one RGB colour, made here (signature, IHDR, IDAT
+ * with zlib, IEND, each chunk with its CRC), for tests that upload an image.
+ */
+export function makePng(width = 4, height = 3, [r, g, b] = [200, 60, 40]) {
+  const chunk = (type, data) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(data.length);
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(zlib.crc32(body));
+    return Buffer.concat([length, body, crc]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header[8] = 8; // bit depth
+  header[9] = 2; // colour type: RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.from(Array.from({ length: width }, () => [r, g, b]).flat())]);
+  const pixels = zlib.deflateSync(Buffer.concat(Array.from({ length: height }, () => row)));
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', header),
+    chunk('IDAT', pixels),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }

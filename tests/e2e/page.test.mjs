@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  axeViolations, here, launchPerson, overflowsHorizontally, seriousAxeViolations, serveWeb, waitForRemoteMedia, withLogs,
+  axeViolations, here, launchPerson, makePng, overflowsHorizontally, seriousAxeViolations, serveWeb, waitForRemoteMedia, withLogs,
 } from './helpers.mjs';
 
 const FAKE = `${here}/fake-signalling.js`;
@@ -306,8 +306,9 @@ describe('call page with a fake server', { concurrency: false }, () => {
   }));
 });
 
-/** A join token whose claims say `kind: group` (the fake checks no signature). */
-const GROUP_TOKEN = `e30.${Buffer.from(JSON.stringify({ kind: 'group', room: 'group-7' })).toString('base64url')}.sig`;
+/** A join token whose claims say `kind: group` and name a booking (the fake checks no signature). */
+const groupToken = (claims) => `e30.${Buffer.from(JSON.stringify({ kind: 'group', room: 'group-7', ...claims })).toString('base64url')}.sig`;
+const GROUP_TOKEN = groupToken({ booking: 'b-1001' });
 const GROUP_HASH = `#token=${GROUP_TOKEN}`;
 /** As a patient sees them: the clinician by initials (the region's group rule) and another patient. */
 const STAFF = { id: 'p-echo', name: 'A. B.', role: 'clinician', state: 'active', audio_muted: false, video_muted: false };
@@ -895,6 +896,237 @@ describe('group visit page: tile sizes and the active speaker', { concurrency: f
     const page = await openCall();
     await waitForState(page, 'connected');
     assert.ok(await page.locator('#stage-bar').isHidden());
+    await page.close();
+  }));
+
+});
+
+describe('group visit page: files in the chat (the uploads API stubbed)', { concurrency: false }, () => {
+  test('sending a file: the token only in the header, progress, every refusal explained in both languages, nothing logged', () => withLogs(logs, async () => {
+    const page = await joinGroup();
+    // Listened for from the start: Playwright intercepts file choosers only once someone
+    // listens, and a key press right after the first listener could beat that.
+    const chooserOpens = new Promise((resolve) => page.once('filechooser', resolve));
+    await waitForState(page, 'connected');
+    const logFrom = person.logs.length;
+    await page.locator('#chat-toggle').click();
+    const attach = page.locator('#chat-attach');
+    assert.ok(await attach.isVisible());
+    assert.equal(await page.locator('#chat-file').getAttribute('accept'), 'image/jpeg,image/png,application/pdf');
+
+    const requests = [];
+    let answer = null;
+    const photo = { name: 'secret-photo-name.jpg', mimeType: 'image/jpeg', buffer: Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 0xff, 0xd9]) };
+    await page.route('**/api/v1/**', async (route) => {
+      const request = route.request();
+      // The preview of the file once it is in the chat.
+      if (request.method() === 'GET') return route.fulfill({ status: 200, contentType: 'image/jpeg', body: photo.buffer });
+      requests.push({ method: request.method(), url: request.url(), headers: await request.allHeaders(), body: request.postDataBuffer() });
+      return answer(route);
+    });
+    const refuse = (status, code) => (route) => route.fulfill({
+      status, contentType: 'application/json', body: JSON.stringify({ error: { code, message: `refused (${code})` } }),
+    });
+    const errorText = () => page.locator('#upload-error').textContent();
+
+    // Refusals, each in the words of the page (docs/portal-api.md, "Files in a call").
+    const refusals = [
+      [413, 'file_too_large', 'The file is too large to send here. Choose a smaller file.'],
+      [415, 'unsupported_file_type', 'Only images (JPEG, PNG) and PDF documents can be sent.'],
+      [403, 'not_admitted', 'That is only possible while you are in the visit, not from the waiting room.'],
+      [403, 'no_booking', 'The link you joined with belongs to no booking, so there is nowhere to keep a file. Ask the care staff.'],
+      [403, 'booking_mismatch', 'The file could not be linked to your booking. Open the link from your care provider again.'],
+      [410, 'visit_ended', 'The visit has ended.'],
+      [401, 'token_expired', 'The link has expired – ask your care provider for a new one.'],
+      [401, 'token_invalid', 'The link is not valid for this. Open the link from your care provider again.'],
+      [400, 'empty_file', 'The file is empty.'],
+      [400, 'upload_incomplete', 'The file did not get through. Check your internet connection and try again.'],
+      [500, 'internal', 'The file could not be sent. Try again in a moment.'],
+    ];
+    for (const [status, code, text] of refusals) {
+      answer = refuse(status, code);
+      await page.locator('#chat-file').setInputFiles(photo);
+      await page.waitForFunction((text) => document.getElementById('upload-error').textContent === text, text);
+      assert.ok(await page.locator('#upload-error').isVisible(), code);
+      await page.waitForFunction((text) => document.getElementById('announcer').textContent === text, text);
+    }
+    assert.equal(requests.length, refusals.length);
+    for (const request of requests) {
+      const url = new URL(request.url);
+      assert.equal(request.method, 'POST');
+      assert.equal(url.pathname, '/api/v1/calls/group-7/uploads');
+      assert.equal(url.search, '?name=secret-photo-name.jpg');
+      assert.equal(request.headers.authorization, `Bearer ${GROUP_TOKEN}`);
+      assert.ok(!request.url.includes(GROUP_TOKEN), 'the token is never in a URL');
+      assert.deepEqual(request.body, photo.buffer, 'the raw file is the body');
+    }
+    assert.deepEqual(await axeViolations(page), [], 'chat with an upload error');
+    if (process.env.E2E_SCREENSHOTS) await page.screenshot({ path: `${process.env.E2E_SCREENSHOTS}/page-chat-upload-error.png` });
+
+    // A network failure.
+    answer = (route) => route.abort('connectionreset');
+    await page.locator('#chat-file').setInputFiles(photo);
+    await page.waitForFunction(() => document.getElementById('upload-error').textContent.startsWith('The file did not get through.'));
+
+    // The other language.
+    await page.locator('#language').click();
+    assert.equal(await errorText(), 'Filen kom inte fram. Kontrollera internetanslutningen och försök igen.');
+    answer = refuse(413, 'file_too_large');
+    await page.locator('#chat-file').setInputFiles(photo);
+    await page.waitForFunction(() => document.getElementById('upload-error').textContent === 'Filen är för stor för att skickas här. Välj en mindre fil.');
+    assert.equal((await attach.textContent()).trim(), 'Skicka en fil');
+    await page.locator('#language').click();
+
+    // A type the server does not take is refused before a byte is sent.
+    const before = requests.length;
+    await page.locator('#chat-file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
+    await page.waitForFunction(() => document.getElementById('upload-error').textContent === 'Only images (JPEG, PNG) and PDF documents can be sent.');
+    assert.equal(requests.length, before);
+
+    // Kept with the booking but not announced (the chat's rate): said so.
+    answer = (route) => route.fulfill({
+      status: 201,
+      contentType: 'application/json',
+      body: JSON.stringify({ id: 'f-0', name: 'secret-photo-name.jpg', content_type: 'image/jpeg', size: 10, booking: 'b-1001', announced: false }),
+    });
+    await page.locator('#chat-file').setInputFiles(photo);
+    await page.waitForFunction(() => document.getElementById('upload-error').textContent.startsWith('The file was kept with your booking but is not shown in the chat'));
+
+    // Kept: busy while it goes, cancel possible; then the server's chat message shows it. The
+    // file is chosen by keyboard.
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    answer = async (route) => {
+      await held;
+      await page.evaluate(() => window.__fake.announceFile({ id: 'f-1', name: 'secret-photo-name.jpg', content_type: 'image/jpeg', size: 10 }));
+      await route.fulfill({
+        status: 201,
+        contentType: 'application/json',
+        body: JSON.stringify({ id: 'f-1', name: 'secret-photo-name.jpg', content_type: 'image/jpeg', size: 10, booking: 'b-1001', announced: true }),
+      });
+    };
+    await attach.focus();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'chat-attach');
+    await page.keyboard.press('Enter');
+    const chooser = await Promise.race([chooserOpens, new Promise((resolve, reject) => setTimeout(() => reject(new Error('no file chooser opened')), 5000))]);
+    await chooser.setFiles(photo);
+    await page.locator('#upload-status').waitFor();
+    assert.ok(await page.locator('#upload-error').isHidden(), 'the old error is gone');
+    assert.equal(await page.locator('#upload-text').textContent(), 'Sending secret-photo-name.jpg…');
+    assert.equal(await attach.getAttribute('aria-disabled'), 'true');
+    assert.equal(await page.locator('#chat-form').getAttribute('aria-busy'), 'true');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'chat-attach', 'focus stays on the button');
+    assert.deepEqual(await axeViolations(page), [], 'chat while a file is sent');
+    if (process.env.E2E_SCREENSHOTS) await page.screenshot({ path: `${process.env.E2E_SCREENSHOTS}/page-chat-upload.png` });
+    release();
+    await page.locator('#upload-status').waitFor({ state: 'hidden' });
+    assert.equal(await attach.getAttribute('aria-disabled'), 'false');
+    const item = page.locator('#chat-list li', { hasText: 'secret-photo-name.jpg' });
+    await item.waitFor();
+    assert.ok(await item.evaluate((el) => el.classList.contains('is-own')));
+    assert.equal(await item.locator('.chat-file-info').textContent(), 'JPEG image, 10 byte');
+    await page.waitForFunction(() => document.getElementById('announcer').textContent === 'The file was sent.');
+
+    // Cancelled: nothing to explain.
+    answer = () => new Promise(() => {});
+    await page.locator('#chat-file').setInputFiles(photo);
+    await page.locator('#upload-status').waitFor();
+    await page.locator('#upload-cancel').click();
+    await page.locator('#upload-status').waitFor({ state: 'hidden' });
+    assert.ok(await page.locator('#upload-error').isHidden());
+
+    await page.unroute('**/api/v1/**');
+    const logged = person.logs.slice(logFrom).join('\n');
+    assert.doesNotMatch(logged, /secret-photo-name/, 'file names never reach the console');
+    await page.close();
+  }));
+
+  test('a link without a booking offers no file sending', () => withLogs(logs, async () => {
+    const page = await joinGroup({ hash: `#token=${groupToken({})}` });
+    await waitForState(page, 'connected');
+    await page.locator('#chat-toggle').click();
+    assert.ok(await page.locator('#chat-attach').isHidden());
+    assert.ok(await page.locator('#chat-attach-hint').isHidden());
+    await page.close();
+  }));
+
+  test('files in the chat: name, kind and size; downloads and previews fetched with the token, never in a URL', () => withLogs(logs, async () => {
+    const png = makePng(24, 16);
+    const pdf = Buffer.from('%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n');
+    const at = Date.UTC(2026, 0, 5, 13, 7);
+    const fileMessage = (id, file) => ({ id, from: 'p-nop', name: 'N. O. P.', role: 'patient', text: '', at, file });
+    const chat = [
+      fileMessage(1, { id: 'f-png', name: 'rash.png', content_type: 'image/png', size: png.length }),
+      fileMessage(2, { id: 'f-pdf', name: 'care plan.pdf', content_type: 'application/pdf', size: 1536 }),
+      fileMessage(3, { id: 'f-gone', name: 'old.pdf', content_type: 'application/pdf', size: 3 * 1024 * 1024 }),
+    ];
+    const page = await openGroup({ fake: { chat } });
+    const requests = [];
+    page.on('request', (request) => requests.push(request.url()));
+    const fetched = [];
+    await page.route('**/api/v1/**', async (route) => {
+      const request = route.request();
+      const { pathname } = new URL(request.url());
+      fetched.push({ method: request.method(), pathname, authorization: (await request.allHeaders()).authorization });
+      const file = { '/api/v1/calls/group-7/uploads/f-png': [png, 'image/png', 'rash.png'], '/api/v1/calls/group-7/uploads/f-pdf': [pdf, 'application/pdf', 'care plan.pdf'] }[pathname];
+      if (!file) {
+        await route.fulfill({ status: 404, contentType: 'application/json', body: JSON.stringify({ error: { code: 'not_found', message: 'not found' } }) });
+        return;
+      }
+      await route.fulfill({
+        status: 200, body: file[0],
+        headers: { 'content-type': file[1], 'content-disposition': `attachment; filename="${file[2]}"`, 'x-content-type-options': 'nosniff' },
+      });
+    });
+    await waitForState(page, ['prejoin']);
+    await page.locator('#join').click();
+    await waitForState(page, 'connected');
+    assert.deepEqual(fetched, [], 'nothing is fetched while the chat is closed');
+
+    await page.locator('#chat-toggle').click();
+    const items = page.locator('#chat-list .chat-file');
+    assert.deepEqual(await items.locator('.chat-file-name').allTextContents(), ['rash.png', 'care plan.pdf', 'old.pdf']);
+    assert.deepEqual(await items.locator('.chat-file-info').allTextContents(), [`PNG image, ${png.length} byte`, 'PDF document, 2 kB', 'PDF document, 3 MB']);
+    assert.deepEqual(await page.locator('#chat-list .chat-text').count(), 0, 'no empty text paragraphs');
+    const buttons = page.locator('#chat-list .chat-file-download');
+    assert.deepEqual(await buttons.evaluateAll((els) => els.map((el) => el.textContent)), ['Download rash.png', 'Download care plan.pdf', 'Download old.pdf']);
+
+    // The image's preview: fetched with the token, shown from a data: URL.
+    const preview = page.locator('.chat-file[data-file="f-png"] .chat-file-preview');
+    await page.waitForFunction(() => document.querySelector('.chat-file[data-file="f-png"] .chat-file-preview')?.naturalWidth === 24);
+    assert.match(await preview.getAttribute('src'), /^data:image\/png;base64,/);
+    assert.equal(await preview.getAttribute('alt'), 'The image rash.png');
+
+    // Downloads save the same bytes under the file's name.
+    for (const [id, bytes, name] of [['f-pdf', pdf, 'care plan.pdf'], ['f-png', png, 'rash.png']]) {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.locator(`.chat-file[data-file="${id}"] .chat-file-download`).click()]);
+      assert.equal(download.suggestedFilename(), name);
+      const chunks = [];
+      for await (const chunk of await download.createReadStream()) chunks.push(chunk);
+      assert.deepEqual(Buffer.concat(chunks), bytes, `${name} arrives whole`);
+    }
+    assert.equal(fetched.filter((f) => f.pathname.endsWith('/f-png')).length, 1, 'the preview\'s fetch is reused for the download');
+
+    // A file that is gone says so under it.
+    await page.locator('.chat-file[data-file="f-gone"] .chat-file-download').click();
+    const gone = page.locator('.chat-file[data-file="f-gone"] .chat-file-error');
+    await gone.waitFor();
+    assert.equal(await gone.textContent(), 'The file is no longer there.');
+    assert.deepEqual(await axeViolations(page), [], 'chat with files, a preview and an error');
+    if (process.env.E2E_SCREENSHOTS) await page.screenshot({ path: `${process.env.E2E_SCREENSHOTS}/page-chat-files.png` });
+
+    for (const f of fetched) {
+      assert.equal(f.method, 'GET');
+      assert.equal(f.authorization, `Bearer ${GROUP_TOKEN}`);
+    }
+    assert.ok(requests.length > 0 && requests.every((url) => !url.includes(GROUP_TOKEN.split('.')[1])), 'no request carries the token in its URL');
+    assert.ok(!(await page.content()).includes(GROUP_TOKEN.split('.')[1]), 'the token is nowhere in the page');
+
+    // A file from someone else while the chat is closed: counted and announced.
+    await page.locator('#chat-close').click();
+    await page.evaluate(() => window.__fake.fileFrom('p-nop', { id: 'f-new', name: 'x-ray.pdf', content_type: 'application/pdf', size: 2048 }));
+    await page.waitForFunction(() => document.getElementById('chat-unread').textContent === '1 new');
+    await page.waitForFunction(() => document.getElementById('announcer').textContent === 'N. O. P. sent a file');
     await page.close();
   }));
 });

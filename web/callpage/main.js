@@ -2,7 +2,8 @@
 
 import { setUpLanguageSwitch, onLanguageChange, translatePage } from '/i18n.js';
 import { Call } from './call.js';
-import { readLink, tokenKind } from './link.js';
+import { CallFiles } from './files.js';
+import { readLink, tokenHasBooking, tokenKind } from './link.js';
 import { LocalMedia } from './media.js';
 import { CallState } from './state.js';
 import { installTestHooks } from './test-hooks.js';
@@ -95,7 +96,23 @@ function start() {
     state,
     notices,
     send,
-    ui: { log: $('chat-log'), list: $('chat-list'), empty: $('chat-empty'), form: $('chat-form'), input: $('chat-input') },
+    files: new CallFiles({ room, token }),
+    canAttach: tokenHasBooking(token) !== false,
+    ui: {
+      log: $('chat-log'),
+      list: $('chat-list'),
+      empty: $('chat-empty'),
+      form: $('chat-form'),
+      input: $('chat-input'),
+      attach: $('chat-attach'),
+      attachHint: $('chat-attach-hint'),
+      fileInput: $('chat-file'),
+      upload: $('upload-status'),
+      uploadText: $('upload-text'),
+      progress: $('upload-progress'),
+      uploadCancel: $('upload-cancel'),
+      uploadError: $('upload-error'),
+    },
     isOpen: () => panels.isOpen('chat'),
     onUnread: (count) => controls.setUnread(count),
   });
