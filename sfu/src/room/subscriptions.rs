@@ -34,24 +34,38 @@ impl Room {
         quality: Quality,
         now: Instant,
     ) {
-        let Some(i) = self.index(key) else { return };
-        let Some(sub) = self.media[i]
-            .subscriptions
-            .iter_mut()
-            .find(|s| *s.publication == *track)
-        else {
-            self.media[i].send(ServerMessage::error(
-                ErrorCode::BadMessage,
-                "set_quality: no such track among your subscriptions",
-            ));
+        let Some((i, j)) = self.subscription_of(key, track, "set_quality") else {
             return;
         };
+        let sub = &mut self.media[i].subscriptions[j];
         sub.quality = quality;
         let wanted = sub.target();
         let (publisher, publication) = (sub.publisher.clone(), sub.publication.clone());
         if let Some(target) = self.target_layer(&publisher, &publication, wanted, now) {
             self.request_keyframe(&publisher, &publication, Some(target), now);
         }
+    }
+
+    /// Where subscriber `key`'s subscription to `track` (a publication id) is; a client naming
+    /// a track it does not receive is told so, in the words of the message it sent.
+    fn subscription_of(
+        &mut self,
+        key: &Arc<str>,
+        track: &str,
+        what: &str,
+    ) -> Option<(usize, usize)> {
+        let i = self.index(key)?;
+        let found = self.media[i]
+            .subscriptions
+            .iter()
+            .position(|s| *s.publication == *track);
+        if found.is_none() {
+            self.media[i].send(ServerMessage::error(
+                ErrorCode::BadMessage,
+                format!("{what}: no such track among your subscriptions"),
+            ));
+        }
+        found.map(|j| (i, j))
     }
 
     /// How the subscriber's page shows one of its tracks: hidden video is paused (nothing is
@@ -65,18 +79,10 @@ impl Room {
         (width, height): (u32, u32),
         now: Instant,
     ) {
-        let Some(i) = self.index(key) else { return };
-        let Some(sub) = self.media[i]
-            .subscriptions
-            .iter_mut()
-            .find(|s| *s.publication == *track)
-        else {
-            self.media[i].send(ServerMessage::error(
-                ErrorCode::BadMessage,
-                "track_settings: no such track among your subscriptions",
-            ));
+        let Some((i, j)) = self.subscription_of(key, track, "track_settings") else {
             return;
         };
+        let sub = &mut self.media[i].subscriptions[j];
         let resumed = sub.paused && visible;
         let before = sub.target();
         sub.paused = !visible;
