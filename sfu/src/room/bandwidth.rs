@@ -5,7 +5,10 @@
 //! reports, controlled the way GCC's loss-based part is (draft-ietf-rmcat-gcc §6): more than
 //! 10 % lost cuts the estimate by loss/2; under 2 % lost it grows by 8 % a second; in between it
 //! holds. The first cut starts from the rate we were actually sending, since the estimate had
-//! no information before. The lower of the two is what may be sent.
+//! no information before. A REMB cuts the estimate too, but only when it is below what we were
+//! sending: a browser's receive-side estimate cannot rise above about 1.5 times what arrives,
+//! so while little arrives (video paused, a page hidden) its REMB is low without saying
+//! anything about the link, and taken as a limit it would keep the video paused for good.
 //!
 //! The allocation hands the estimate out the way LiveKit's stream allocator does: audio first
 //! and never dropped, then every shown video at its lowest layer in priority order (the active
@@ -28,6 +31,8 @@ const LOSS_LOW: f64 = 0.02;
 const GROWTH_PER_SEC: f64 = 1.08;
 /// A REMB value older than this no longer limits.
 const REMB_FRESH: Duration = Duration::from_secs(5);
+/// A REMB below this share of what we send means the link is congested.
+const REMB_CONGESTED: f64 = 0.85;
 /// What one audio subscription is reserved (Opus at its usual rate plus headers).
 pub const AUDIO_BPS: f64 = 64_000.0;
 
@@ -75,8 +80,11 @@ impl Estimate {
         }
     }
 
-    pub fn on_remb(&mut self, bps: f64, now: Instant) {
-        self.remb = Some((bps.max(MIN_BPS), now));
+    /// A REMB from the subscriber, with the rate we were sending it (bits/s).
+    pub fn on_remb(&mut self, bps: f64, sending_bps: f64, now: Instant) {
+        if bps < sending_bps * REMB_CONGESTED {
+            self.remb = Some((bps.max(MIN_BPS), now));
+        }
     }
 
     /// What may be sent now, bits/s.
@@ -167,12 +175,22 @@ mod tests {
     }
 
     #[test]
-    fn remb_limits_while_it_is_fresh() {
+    fn a_remb_below_what_is_sent_limits_while_it_is_fresh() {
         let t0 = Instant::now();
         let mut e = Estimate::default();
-        e.on_remb(300_000.0, t0);
+        e.on_remb(300_000.0, 800_000.0, t0);
         assert_eq!(e.available(t0 + Duration::from_secs(1)), 300_000.0);
         assert_eq!(e.available(t0 + REMB_FRESH), START_BPS);
+    }
+
+    #[test]
+    fn a_remb_that_only_follows_little_traffic_does_not_limit() {
+        // Video paused: only audio arrives, and the browser's REMB follows it (about 1.5 times
+        // what arrives). Taken as a limit, the video could never resume.
+        let t0 = Instant::now();
+        let mut e = Estimate::default();
+        e.on_remb(85_000.0, 55_000.0, t0);
+        assert_eq!(e.available(t0), START_BPS);
     }
 
     #[test]

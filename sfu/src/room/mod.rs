@@ -725,7 +725,10 @@ impl Room {
                     } else if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>()
                     {
                         if let Some(i) = self.index(key) {
-                            self.media[i].estimate.on_remb(f64::from(remb.bitrate), now);
+                            let sending = self.media[i].sent.bps();
+                            self.media[i]
+                                .estimate
+                                .on_remb(f64::from(remb.bitrate), sending, now);
                             reported = true;
                         }
                     } else {
