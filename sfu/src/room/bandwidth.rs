@@ -29,6 +29,8 @@ const MAX_BPS: f64 = 50_000_000.0;
 const LOSS_HIGH: f64 = 0.10;
 const LOSS_LOW: f64 = 0.02;
 const GROWTH_PER_SEC: f64 = 1.08;
+/// How long report blocks are gathered before their mean loss is applied.
+const LOSS_WINDOW: Duration = Duration::from_secs(1);
 /// A REMB value older than this no longer limits.
 const REMB_FRESH: Duration = Duration::from_secs(5);
 /// A REMB below this share of what we send means the link is congested.
@@ -44,6 +46,8 @@ pub(crate) struct Estimate {
     last_growth: Option<Instant>,
     /// Whether loss has cut it yet (before, it is only a generous start).
     cut: bool,
+    /// Report blocks gathered since: when the window began, their summed fractions, how many.
+    window: Option<(Instant, u32, u32)>,
 }
 
 impl Default for Estimate {
@@ -53,15 +57,31 @@ impl Default for Estimate {
             remb: None,
             last_growth: None,
             cut: false,
+            window: None,
         }
     }
 }
 
 impl Estimate {
-    /// A receiver report's fraction lost (0..=255 for 0..100 %), with the rate we were sending
-    /// this subscriber (bits/s).
-    pub fn on_loss(&mut self, fraction_lost: u8, sending_bps: f64, now: Instant) {
-        let loss = f64::from(fraction_lost) / 256.0;
+    /// One report block's fraction lost (0..=255 for 0..100 %) about one of the streams we send
+    /// this subscriber, with the rate we are sending it (bits/s). Blocks are gathered for
+    /// [`LOSS_WINDOW`] and their mean loss applied once: a subscriber of thirty videos reports
+    /// on sixty streams a second, and one stream's burst is not the link's loss. Whether the
+    /// estimate was updated.
+    pub fn on_loss(&mut self, fraction_lost: u8, sending_bps: f64, now: Instant) -> bool {
+        let (start, sum, n) = self.window.get_or_insert((now, 0, 0));
+        *sum += u32::from(fraction_lost);
+        *n += 1;
+        if now.saturating_duration_since(*start) < LOSS_WINDOW {
+            return false;
+        }
+        let mean = f64::from(*sum) / f64::from(*n);
+        self.window = None;
+        self.apply_loss(mean / 256.0, sending_bps, now);
+        true
+    }
+
+    fn apply_loss(&mut self, loss: f64, sending_bps: f64, now: Instant) {
         if loss > LOSS_HIGH {
             let base = if self.cut {
                 self.loss_based
@@ -149,29 +169,58 @@ mod tests {
         }
     }
 
+    /// Reports the same loss on one stream at `t` and again a window later, so it applies.
+    fn report(e: &mut Estimate, lost: u8, sending: f64, t: Instant) -> bool {
+        e.on_loss(lost, sending, t);
+        e.on_loss(lost, sending, t + LOSS_WINDOW)
+    }
+
     #[test]
     fn loss_cuts_to_what_was_sent_and_quiet_links_grow() {
         let t0 = Instant::now();
         let mut e = Estimate::default();
         assert_eq!(e.available(t0), START_BPS);
         // 25 % lost while we sent 1.2 Mbit/s: cut below what the link carried.
-        e.on_loss(64, 1_200_000.0, t0);
+        assert!(report(&mut e, 64, 1_200_000.0, t0));
         let cut = e.available(t0);
         assert!((cut - 1_200_000.0 * 0.875).abs() < 1.0, "{cut}");
         // A second cut starts from the estimate, not from what was sent (little, perhaps,
         // while video was paused).
         let mut again = e.clone();
-        again.on_loss(64, 50_000.0, t0);
+        report(&mut again, 64, 50_000.0, t0 + Duration::from_secs(2));
         assert!((again.available(t0) - cut * 0.875).abs() < 1.0);
         // 5 % lost: hold.
-        e.on_loss(13, 1_000_000.0, t0 + Duration::from_secs(1));
+        report(&mut e, 13, 1_000_000.0, t0 + Duration::from_secs(2));
         assert_eq!(e.available(t0), cut);
-        // No loss for ten seconds: grows 8 % a second (eleven, counted from the cut).
-        for s in 2..12 {
+        // No loss for ten seconds: grows 8 % a second.
+        for s in 4..14 {
             e.on_loss(0, 1_000_000.0, t0 + Duration::from_secs(s));
         }
         let grown = e.available(t0);
-        assert!(grown > cut * 2.2 && grown < cut * 2.4, "{grown}");
+        assert!(grown > cut * 1.9 && grown < cut * 2.6, "{grown}");
+    }
+
+    #[test]
+    fn one_lossy_stream_among_many_is_not_the_links_loss() {
+        let t0 = Instant::now();
+        let mut e = Estimate::default();
+        // Sixty streams in a second, one of them losing half its packets: 0.8 % on average.
+        for i in 0..60 {
+            let lost = if i == 7 { 128 } else { 0 };
+            e.on_loss(lost, 3_000_000.0, t0 + Duration::from_millis(i * 16));
+        }
+        assert!(e.on_loss(0, 3_000_000.0, t0 + LOSS_WINDOW));
+        assert!(e.available(t0) >= START_BPS, "no cut: {}", e.available(t0));
+        // Everyone losing a fifth: cut.
+        for i in 0..60 {
+            e.on_loss(
+                51,
+                3_000_000.0,
+                t0 + LOSS_WINDOW + Duration::from_millis(i * 16),
+            );
+        }
+        assert!(e.on_loss(51, 3_000_000.0, t0 + LOSS_WINDOW * 2));
+        assert!(e.available(t0) < 3_000_000.0);
     }
 
     #[test]

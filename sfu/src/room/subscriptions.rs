@@ -266,8 +266,8 @@ impl Room {
         }
     }
 
-    /// A receiver report from the subscriber `key`: the worst loss it reports on what we send
-    /// it feeds its estimate. Whether it was about our streams.
+    /// A receiver report from the subscriber `key`: the loss it reports on each stream we send
+    /// it feeds its estimate. Whether the estimate was updated (about once a second).
     pub(super) fn on_receiver_report(
         &mut self,
         key: &Arc<str>,
@@ -278,25 +278,22 @@ impl Room {
             return false;
         };
         let m = &mut self.media[i];
-        let worst = rr
-            .reports
-            .iter()
-            .filter(|r| m.subscriptions.iter().any(|s| s.ssrc == r.ssrc))
-            .map(|r| r.fraction_lost)
-            .max();
-        let Some(worst) = worst else {
-            return false;
-        };
         let sending = m.sent.bps();
-        m.estimate.on_loss(worst, sending, now);
-        tracing::trace!(
-            room = %self.id,
-            lost = worst,
-            sending_bps = sending as u64,
-            estimate_bps = m.estimate.available(now) as u64,
-            "receiver report"
-        );
-        true
+        let mut applied = false;
+        for r in &rr.reports {
+            if m.subscriptions.iter().any(|s| s.ssrc == r.ssrc) {
+                applied |= m.estimate.on_loss(r.fraction_lost, sending, now);
+            }
+        }
+        if applied {
+            tracing::trace!(
+                room = %self.id,
+                sending_bps = sending as u64,
+                estimate_bps = m.estimate.available(now) as u64,
+                "receiver reports"
+            );
+        }
+        applied
     }
 
     /// Shares the bandwidth toward subscriber `key` among its shown videos (see `bandwidth`):
