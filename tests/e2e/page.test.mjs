@@ -52,6 +52,12 @@ const state = (page) => page.evaluate(() => window.vardrum.state);
 const waitForState = (page, wanted, timeout = 15000) =>
   page.waitForFunction((wanted) => [].concat(wanted).includes(window.vardrum?.state), wanted, { timeout });
 const sent = (page, type) => page.evaluate((type) => window.__fake.received.filter((m) => m.type === type), type);
+/** Like `sent`, once at least one message of `type` has gone: for actions confirmed in a dialog,
+ * whose message leaves when the dialog has closed, a moment after the click. */
+const sentOnce = async (page, type) => {
+  await page.waitForFunction((type) => window.__fake.received.some((m) => m.type === type), type, { timeout: 5000 });
+  return sent(page, type);
+};
 const statusText = (page) => page.locator('#status').textContent();
 
 function logs() {
@@ -467,7 +473,7 @@ describe('group visit page with a fake server', { concurrency: false }, () => {
     assert.equal(await page.locator('#confirm-title').textContent(), 'Deny Siv Ek?');
     await page.locator('#confirm-message').fill('This group is full today, please book again.');
     await page.locator('#confirm-ok').click();
-    assert.deepEqual((await sent(page, 'deny')).at(-1),
+    assert.deepEqual((await sentOnce(page, 'deny')).at(-1),
       { type: 'deny', participant: 'p-w4', message: 'This group is full today, please book again.' });
     await page.locator('#waiting-list li', { hasText: 'Siv Ek' }).waitFor({ state: 'detached' });
 
@@ -500,7 +506,7 @@ describe('group visit page with a fake server', { concurrency: false }, () => {
     await ove.getByRole('button', { name: 'Remove from visit' }).click();
     assert.equal(await page.locator('#confirm-title').textContent(), 'Remove Ove Lind from the visit?');
     await page.locator('#confirm-ok').click();
-    assert.deepEqual((await sent(page, 'remove_participant')).at(-1), { type: 'remove_participant', participant: 'p-w3' });
+    assert.deepEqual((await sentOnce(page, 'remove_participant')).at(-1), { type: 'remove_participant', participant: 'p-w3' });
     await ove.waitFor({ state: 'detached' });
     const bo = page.locator('#people-list li', { hasText: 'Bo Ström' });
     await bo.locator('summary').click();
