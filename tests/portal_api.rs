@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::TestServer;
-use dbsupport::PgDatabase;
+use dbsupport::{PgDatabase, on_both_databases};
 use portalsupport::{Browser, profile};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -133,33 +133,6 @@ fn region_variant(dir: &Path, name: &str, replace: &[(&str, &str)]) -> PathBuf {
     let path = dir.join(format!("{name}-variant.toml"));
     std::fs::write(&path, text).expect("write region");
     path
-}
-
-macro_rules! on_both_databases {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$scenario(None).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some(pg) = super::PgDatabase::create().await else {
-                    return;
-                };
-                // The database is dropped whether the scenario passes or panics.
-                let outcome = futures_util::FutureExt::catch_unwind(
-                    std::panic::AssertUnwindSafe(super::$scenario(Some(&pg.url))),
-                )
-                .await;
-                pg.drop_db().await;
-                if let Err(panic) = outcome {
-                    std::panic::resume_unwind(panic);
-                }
-            }
-        }
-    )*};
 }
 
 on_both_databases!(

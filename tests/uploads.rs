@@ -16,7 +16,7 @@ mod logcapture;
 use std::path::{Path, PathBuf};
 
 use common::{PATIENCE, TestServer, mint_grant, now_unix};
-use dbsupport::PgDatabase;
+use dbsupport::{PgDatabase, on_both_databases};
 use groupsupport::Person;
 use logcapture::{capture_logs, captured_text};
 use reqwest::StatusCode;
@@ -1064,32 +1064,6 @@ fn the_test_files_are_what_they_say() {
             "{line}"
         );
     }
-}
-
-macro_rules! on_both_databases {
-    ($($scenario:ident),* $(,)?) => {$(
-        mod $scenario {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$scenario(None).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some(pg) = super::PgDatabase::create().await else {
-                    return;
-                };
-                let outcome = futures_util::FutureExt::catch_unwind(
-                    std::panic::AssertUnwindSafe(super::$scenario(Some(&pg.url))),
-                )
-                .await;
-                pg.drop_db().await;
-                if let Err(panic) = outcome {
-                    std::panic::resume_unwind(panic);
-                }
-            }
-        }
-    )*};
 }
 
 on_both_databases!(

@@ -66,3 +66,36 @@ impl PgDatabase {
         .expect("drop test database");
     }
 }
+
+/// Runs each named scenario, an `async fn(Option<&str>)` taking a PostgreSQL URL (`None`: the
+/// embedded SQLite), as two tests: `sqlite`, and `postgres` on a fresh database when a server is
+/// configured. The caller imports `PgDatabase` beside it.
+#[allow(unused_macros)]
+macro_rules! on_both_databases {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$scenario(None).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(pg) = super::PgDatabase::create().await else {
+                    return;
+                };
+                // The database is dropped whether the scenario passes or panics.
+                let outcome = futures_util::FutureExt::catch_unwind(
+                    std::panic::AssertUnwindSafe(super::$scenario(Some(&pg.url))),
+                )
+                .await;
+                pg.drop_db().await;
+                if let Err(panic) = outcome {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+        }
+    )*};
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_databases;
