@@ -153,10 +153,16 @@ struct KeyframeRequestTap {
     writes: VecDeque<TaggedPacket>,
 }
 
-fn is_for_the_room(packet: &dyn rtc::rtcp::Packet) -> bool {
+/// A subscriber asking for a keyframe (PLI or FIR).
+pub(crate) fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     let any = packet.as_any();
     any.downcast_ref::<PictureLossIndication>().is_some()
         || any.downcast_ref::<FullIntraRequest>().is_some()
+}
+
+fn is_for_the_room(packet: &dyn rtc::rtcp::Packet) -> bool {
+    let any = packet.as_any();
+    is_keyframe_request(packet)
         || any.downcast_ref::<ReceiverReport>().is_some()
         || any
             .downcast_ref::<ReceiverEstimatedMaximumBitrate>()

@@ -731,7 +731,8 @@ impl Room {
                                 .on_remb(f64::from(remb.bitrate), sending, now);
                             reported = true;
                         }
-                    } else {
+                    } else if crate::peer::is_keyframe_request(packet.as_ref()) {
+                        // Not the SDES and other packets that share a compound with a report.
                         keyframe = true;
                     }
                 }
