@@ -32,6 +32,7 @@ mod negotiation;
 mod speaker;
 mod subscriptions;
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -200,6 +201,9 @@ pub(crate) struct Room {
     worker: Arc<WorkerCounters>,
     /// Peer connections that were written to and need their output flushed.
     dirty: Vec<(Arc<str>, PcKind)>,
+    /// Subscribers waiting for a new offer, made one per round of inputs (see
+    /// `negotiate_subscriber`).
+    offers_due: VecDeque<Arc<str>>,
     /// Datagrams produced and not yet sent: flushed after each batch of inputs.
     outgoing: SendBatch,
     call_id: String,
@@ -259,6 +263,7 @@ impl Room {
             stats: parts.stats,
             worker: parts.worker,
             dirty: Vec::new(),
+            offers_due: VecDeque::new(),
             outgoing: SendBatch::default(),
             call_id,
             peak_participants: 0,
@@ -273,21 +278,43 @@ impl Room {
     pub async fn run(mut self, mut rx: mpsc::Receiver<RoomInput>, on_empty: impl FnOnce(RoomEnd)) {
         tracing::debug!(room = %self.id, kind = self.members.kind().as_str(), "room opened");
         loop {
-            let wake = self.next_wake();
-            let input = match wake {
-                Some(at) => {
-                    tokio::select! {
-                        input = rx.recv() => input,
-                        _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {
-                            self.on_timeout(now());
-                            if self.members.is_empty() {
-                                break;
+            let input = if self.offers_due.is_empty() {
+                match self.next_wake() {
+                    Some(at) => {
+                        tokio::select! {
+                            input = rx.recv() => input,
+                            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {
+                                self.on_timeout(now());
+                                if self.members.is_empty() {
+                                    break;
+                                }
+                                continue;
                             }
-                            continue;
                         }
                     }
+                    None => rx.recv().await,
                 }
-                None => rx.recv().await,
+            } else {
+                // Offers are due: one is made whenever the inbox is empty (and one per round
+                // below when it is not), so the room does not sleep on its inbox meanwhile.
+                match rx.try_recv() {
+                    Ok(input) => Some(input),
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        let now = now();
+                        if self.next_wake().is_some_and(|at| at <= now.at) {
+                            self.on_timeout(now);
+                        }
+                        if self.members.is_empty() {
+                            break;
+                        }
+                        self.offer_next(now.at);
+                        self.flush_dirty();
+                        // Let the worker's socket task run between offers.
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => None,
+                }
             };
             let Some(input) = input else { break };
             if matches!(input, RoomInput::Shutdown) {
@@ -309,6 +336,9 @@ impl Room {
             // What the batch's datagrams produced goes out together; waiting at most for the
             // rest of a batch that is already here.
             self.flush_dirty();
+            if self.offer_next(Instant::now()) {
+                self.flush_dirty();
+            }
             if self.members.is_empty() {
                 break;
             }
@@ -555,7 +585,7 @@ impl Room {
                     out,
                 } => {
                     if let Some(i) = self.index(&key) {
-                        self.drop_media(i, now);
+                        self.drop_media(i);
                     }
                     self.media.push(Media::new(key.clone(), id, session, out));
                     self.subscriptions_changed();
@@ -563,7 +593,7 @@ impl Room {
                 }
                 Effect::MediaDown { key } => {
                     if let Some(i) = self.index(&key) {
-                        self.drop_media(i, now);
+                        self.drop_media(i);
                     }
                     self.speaker.forget(&key);
                 }
@@ -575,7 +605,7 @@ impl Room {
                 Effect::Ended => {
                     tracing::info!(room = %self.id, "visit ended by a host");
                     while !self.media.is_empty() {
-                        self.drop_media(0, now);
+                        self.drop_media(0);
                     }
                 }
             }
@@ -700,7 +730,7 @@ impl Room {
                 if let Some(pos) = p.publications.iter().position(|x| x.track_id == track_id) {
                     let publ = p.publications.remove(pos);
                     self.stats.publications.fetch_sub(1, Relaxed);
-                    self.unsubscribe_all(&publ.id, now);
+                    self.unsubscribe_all(&publ.id);
                 }
             }
             _ => {}
@@ -764,9 +794,8 @@ impl Room {
     }
 
     fn shutdown(&mut self) {
-        let now = Instant::now();
         while !self.media.is_empty() {
-            self.drop_media(0, now);
+            self.drop_media(0);
         }
         self.members.shutdown();
         self.sync_gauges();

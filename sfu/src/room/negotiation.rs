@@ -131,7 +131,7 @@ impl Room {
             }
         }
         if again {
-            self.negotiate_subscriber(id, now);
+            self.negotiate_subscriber(id);
         }
         self.pump(id, PcKind::Subscriber, now);
     }
@@ -163,8 +163,38 @@ impl Room {
         }
     }
 
+    /// Queues a subscriber offer: the room makes it between rounds of media (`offer_next`), or
+    /// as soon as the outstanding one is answered.
+    ///
+    /// Why queued: when someone publishes, every other subscriber needs a new offer, and in a
+    /// visit of thirty each offer is a session description of about sixty media sections.
+    /// Made all at once they held the room's only thread for tens of milliseconds at every
+    /// arrival, and everyone's media waited (the latency tail while a group gathers). Queued,
+    /// media flows between any two offers, and publications that arrive together (a newcomer's
+    /// audio and then its video) share one offer instead of two.
+    pub(super) fn negotiate_subscriber(&mut self, id: &Arc<str>) {
+        let Some(i) = self.index(id) else { return };
+        let p = &mut self.media[i];
+        if p.offer_outstanding {
+            p.renegotiate = true;
+            return;
+        }
+        if p.subscriber.is_some() && !self.offers_due.contains(id) {
+            self.offers_due.push_back(id.clone());
+        }
+    }
+
+    /// Makes the oldest queued subscriber offer, if any. Whether one was made.
+    pub(super) fn offer_next(&mut self, now: Instant) -> bool {
+        let Some(id) = self.offers_due.pop_front() else {
+            return false;
+        };
+        self.offer_now(&id, now);
+        true
+    }
+
     /// Sends a subscriber offer now, or as soon as the outstanding one is answered.
-    pub(super) fn negotiate_subscriber(&mut self, id: &Arc<str>, now: Instant) {
+    pub(super) fn offer_now(&mut self, id: &Arc<str>, now: Instant) {
         let Some(i) = self.index(id) else { return };
         let p = &mut self.media[i];
         if p.offer_outstanding {

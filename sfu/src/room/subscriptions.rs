@@ -241,8 +241,10 @@ impl Room {
         for (publisher, publication) in existing {
             added |= self.subscribe(key, &publisher, &publication, now);
         }
+        // The newcomer's own first offer goes out at once: nothing is queued before it that
+        // it could share an offer with, and its join waits for it.
         if added {
-            self.negotiate_subscriber(key, now);
+            self.offer_now(key, now);
         }
     }
 
@@ -261,7 +263,7 @@ impl Room {
             .collect();
         for other in others {
             if self.subscribe(&other, publisher, publication, now) {
-                self.negotiate_subscriber(&other, now);
+                self.negotiate_subscriber(&other);
             }
         }
     }
@@ -382,13 +384,13 @@ impl Room {
     }
 
     /// Removes every subscription to `publication` and renegotiates the subscribers.
-    pub(super) fn unsubscribe_all(&mut self, publication: &Arc<str>, now: Instant) {
-        self.unsubscribe_from(std::slice::from_ref(publication), now);
+    pub(super) fn unsubscribe_all(&mut self, publication: &Arc<str>) {
+        self.unsubscribe_from(std::slice::from_ref(publication));
     }
 
     /// Removes every subscription to any of `publications` and renegotiates each subscriber
     /// once: a departed participant's tracks all stop in one offer.
-    pub(super) fn unsubscribe_from(&mut self, publications: &[Arc<str>], now: Instant) {
+    pub(super) fn unsubscribe_from(&mut self, publications: &[Arc<str>]) {
         let mut touched = Vec::new();
         for s in &mut self.media {
             let before = s.subscriptions.len();
@@ -420,13 +422,13 @@ impl Room {
             self.subscriptions_changed();
         }
         for key in touched {
-            self.negotiate_subscriber(&key, now);
+            self.negotiate_subscriber(&key);
         }
     }
 
     /// Ends a participant's media: closes both connections, withdraws its publications from
     /// everyone and drops its subscriptions. The membership decides what becomes of the person.
-    pub(super) fn drop_media(&mut self, i: usize, now: Instant) {
+    pub(super) fn drop_media(&mut self, i: usize) {
         let mut p = self.media.remove(i);
         self.subscriptions_changed();
         for peer in [p.publisher.take(), p.subscriber.take()]
@@ -445,6 +447,6 @@ impl Room {
         self.stats
             .publications
             .fetch_sub(publications.len() as i64, Relaxed);
-        self.unsubscribe_from(&publications, now);
+        self.unsubscribe_from(&publications);
     }
 }
