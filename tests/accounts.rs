@@ -14,18 +14,18 @@ use std::sync::Arc;
 
 use vardrum::clock::{Clock, ManualClock};
 use vardrum::db::{self, Db};
+use vardrum::portal::accounts::contact::{FieldError, Problem};
+use vardrum::portal::accounts::guardians::{self, ProxyError};
 use vardrum::portal::accounts::{
     AccountError, Accounts, EXPORT_FORMAT, ProfileUpdate, REGISTER_RESOURCE, RegisteredBy,
     Settings, StaffAccess,
 };
 use vardrum::portal::audit::{self, Action, Actor};
-use vardrum::portal::contact::{FieldError, Problem};
-use vardrum::portal::guardians::{self, ProxyError};
-use vardrum::portal::personnummer::{Date, Personnummer};
-use vardrum::portal::region::{Language, RegionConfig};
-use vardrum::portal::register::{
+use vardrum::portal::identity::personnummer::{Date, Personnummer};
+use vardrum::portal::identity::register::{
     FileRegister, PopulationRegister, RegisterError, RegisterFuture, RegisterPerson,
 };
+use vardrum::portal::region::{Language, RegionConfig};
 
 // Skatteverket test numbers only: never issued to real people.
 /// A parent: guardian of the children below.
@@ -1182,7 +1182,7 @@ async fn a_staff_registration_the_register_refuses_is_logged_as_a_register_read(
 }
 
 fn is_skatteverket_test_number(n: &str) -> bool {
-    use vardrum::portal::personnummer::test_numbers::*;
+    use vardrum::portal::identity::personnummer::test_numbers::*;
     SKATTEVERKET_TEST_PERSONNUMMER
         .iter()
         .chain(SKATTEVERKET_TEST_SAMORDNINGSNUMMER)

@@ -17,7 +17,7 @@ use vardrum::db::{self, Db};
 use vardrum::portal::audit::{
     self, Action, Actor, AuditError, Broken, ChainPoint, GENESIS_HASH, NewEntry, Problem,
 };
-use vardrum::portal::personnummer::Personnummer;
+use vardrum::portal::identity::personnummer::Personnummer;
 
 /// Skatteverket test numbers: never issued to real people.
 const PATIENT_A: &str = "189001019802";

@@ -359,7 +359,8 @@ async fn guardians_act_for_their_young_children_only(db: Option<&str>) {
 
     // Maja's account goes while Elsa acts for her (removed by the region, say): the session
     // shows Elsa as herself again instead of failing, and acting for Maja opens a new account.
-    let maja_pnr = vardrum::portal::personnummer::Personnummer::from_canonical(MAJA).unwrap();
+    let maja_pnr =
+        vardrum::portal::identity::personnummer::Personnummer::from_canonical(MAJA).unwrap();
     portal
         .server
         .server()
@@ -1362,8 +1363,8 @@ async fn a_configured_issuer_is_used_with_its_client_secret_file_and_its_claim_n
     db: Option<&str>,
 ) {
     use vardrum::config::{Mode, OidcConfig};
-    use vardrum::portal::register::FileRegister;
-    use vardrum::portal::test_idp::{ClientRegistration, TestIdp, register_persons};
+    use vardrum::portal::identity::register::FileRegister;
+    use vardrum::portal::identity::test_idp::{ClientRegistration, TestIdp, register_persons};
 
     /// What some brokers call the personnummer claim; not the built-in test IdP's name.
     const CLAIM: &str = "personalIdentityNumber";

@@ -23,7 +23,7 @@ use portalsupport::{Browser, profile};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use vardrum::clock::ManualClock;
-use vardrum::portal::register::FileRegister;
+use vardrum::portal::identity::register::FileRegister;
 
 // Skatteverket test numbers only (config/dev/population-register.json).
 const ELSA: &str = "199006022397";

@@ -1,17 +1,26 @@
-//! The patient portal beside the media server: identity numbers, region policy, and (growing)
-//! accounts, guardians, the PDL access log and the API around them.
+//! The patient portal beside the media server, one folder per capability:
+//!
+//! ```text
+//!   api/            the JSON API under /api/v1 (HTTP only: extractors, handlers, errors)
+//!     │
+//!     ├─▶ identity/   who someone is: OIDC login, the test IdP, personnummer, the population
+//!     │               register, browser sessions, and what a login means (login.rs)
+//!     ├─▶ accounts/   a patient's account, contact details, guardians acting for children,
+//!     │               and the account's event history
+//!     ├─▶ audit/      the PDL access log (staff and system reads of a patient's data)
+//!     ├─▶ staff/      clinicians and administrators and their care units
+//!     └─▶ region/     the region's policy file and decisions on its privacy policy
+//!
+//!   personal_data   the one list of every capability that keeps personal data, which
+//!                   "export my data" and "delete my account" walk
+//! ```
+//!
+//! Capabilities talk to each other through their public types; only `api/` knows HTTP, and
+//! nothing here is imported by the `sfu` or `signalling` crates.
 
 pub mod accounts;
 pub mod api;
 pub mod audit;
-pub mod contact;
-pub mod events;
-pub mod guardians;
-pub mod oidc;
-pub mod personnummer;
-pub mod policy;
+pub mod identity;
 pub mod region;
-pub mod register;
-pub mod sessions;
 pub mod staff;
-pub mod test_idp;

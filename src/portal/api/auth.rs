@@ -9,12 +9,12 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
+use crate::portal::accounts::events::{self, EventAction};
 use crate::portal::accounts::{Account, AccountError};
-use crate::portal::events::{self, EventAction};
-use crate::portal::oidc::{LOGIN_TIMEOUT_SECS, OidcError};
-use crate::portal::personnummer::Personnummer;
-use crate::portal::policy::{self, Decision};
-use crate::portal::sessions::{self, Realm, Session};
+use crate::portal::identity::oidc::{LOGIN_TIMEOUT_SECS, OidcError};
+use crate::portal::identity::personnummer::Personnummer;
+use crate::portal::identity::sessions::{self, Realm, Session};
+use crate::portal::region::policy::{self, Decision};
 use crate::portal::staff::StaffMember;
 
 use super::error::ApiError;

@@ -9,11 +9,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::portal::accounts::AccountError;
-use crate::portal::contact::FieldError;
-use crate::portal::guardians::ProxyError;
+use crate::portal::accounts::contact::FieldError;
+use crate::portal::accounts::guardians::ProxyError;
+use crate::portal::identity::register::RegisterError;
+use crate::portal::identity::sessions::SessionError;
 use crate::portal::region::Localized;
-use crate::portal::register::RegisterError;
-use crate::portal::sessions::SessionError;
 use crate::portal::staff::StaffError;
 
 /// Largest JSON body the API reads.

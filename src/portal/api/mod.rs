@@ -24,13 +24,13 @@ use crate::db::Db;
 
 use super::accounts::{Account, Accounts, StaffAccess};
 use super::audit::Actor;
-use super::oidc::{self, ClientConfig};
-use super::personnummer::{Date, Personnummer};
+use super::identity::oidc::{self, ClientConfig};
+use super::identity::personnummer::{Date, Personnummer};
+use super::identity::register::{FileRegister, FileRegisterError, PopulationRegister};
+use super::identity::sessions::{self, Lifetimes, Realm, Session, Sessions};
+use super::identity::test_idp::{TestIdp, TestIdpError, TestPerson, register_persons};
 use super::region::{RegionConfig, RegionConfigError};
-use super::register::{FileRegister, FileRegisterError, PopulationRegister};
-use super::sessions::{self, Lifetimes, Realm, Session, Sessions};
 use super::staff::{Staff, StaffFileError, StaffMember, read_staff_file};
-use super::test_idp::{TestIdp, TestIdpError, TestPerson, register_persons};
 use error::{ApiError, MAX_JSON_BYTES};
 
 /// The OpenAPI document, kept beside the code it describes.
@@ -397,7 +397,11 @@ fn client_config(
     })
 }
 
-fn test_client(realm: Realm, issuer: &super::test_idp::Issuer, claim: &str) -> ClientConfig {
+fn test_client(
+    realm: Realm,
+    issuer: &super::identity::test_idp::Issuer,
+    claim: &str,
+) -> ClientConfig {
     ClientConfig {
         realm,
         issuer: issuer.issuer.clone(),

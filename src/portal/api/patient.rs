@@ -11,12 +11,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::portal::accounts::events::{self, EventAction};
+use crate::portal::accounts::guardians::ActingAs;
 use crate::portal::accounts::{Account, ProfileUpdate};
-use crate::portal::events::{self, EventAction};
-use crate::portal::guardians::ActingAs;
-use crate::portal::policy::{self, Decision};
+use crate::portal::identity::sessions::{Realm, Session};
 use crate::portal::region::Language;
-use crate::portal::sessions::{Realm, Session};
+use crate::portal::region::policy::{self, Decision};
 
 use super::auth::{policy_state, session_body};
 use super::error::{ApiError, JsonBody};

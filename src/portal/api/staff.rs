@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::portal::sessions::{Realm, Session};
+use crate::portal::identity::sessions::{Realm, Session};
 use crate::portal::staff::{NewStaff, Role, StaffMember};
 
 use super::auth::session_body;

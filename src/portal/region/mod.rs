@@ -21,12 +21,14 @@
 //! Unknown keys are refused, so a misspelt setting fails at start-up instead of silently taking
 //! a default that may break the region's own policy.
 
+pub mod policy;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use super::personnummer::Date;
+use crate::portal::identity::personnummer::Date;
 
 /// The policy of the region this deployment serves. Field names are the TOML keys.
 #[derive(Debug, Clone, Deserialize)]

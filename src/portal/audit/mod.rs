@@ -55,7 +55,7 @@ use sqlx::any::AnyRow;
 
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::portal::personnummer::Personnummer;
+use crate::portal::identity::personnummer::Personnummer;
 
 /// `prev_hash` of the very first entry when no anchor exists.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";

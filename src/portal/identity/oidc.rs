@@ -25,7 +25,7 @@ use tokio::sync::Mutex;
 use crate::clock::Clock;
 use crate::db::Db;
 
-use super::sessions::{Realm, random_token, token_hash};
+use crate::portal::identity::sessions::{Realm, random_token, token_hash};
 
 /// How long a login may take between the redirect to the provider and its callback.
 pub const LOGIN_TIMEOUT_SECS: i64 = 600;
@@ -424,7 +424,7 @@ mod tests {
 
     use crate::clock::ManualClock;
     use crate::config::Mode;
-    use crate::portal::test_idp::{ClientRegistration, TestIdp, TestPerson};
+    use crate::portal::identity::test_idp::{ClientRegistration, TestIdp, TestPerson};
 
     /// 2026-03-15T12:00:00Z.
     const NOW: u64 = 1_773_576_000;

@@ -43,6 +43,10 @@
 //! Identity numbers stay out of errors and `Debug` output; [`Account`]'s `Debug` shows no
 //! personal data at all.
 
+pub mod contact;
+pub mod events;
+pub mod guardians;
+
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -54,14 +58,14 @@ use sqlx::any::AnyRow;
 use crate::clock::Clock;
 use crate::db::Db;
 
-use super::audit::{self, Action, Actor, AuditError, NewEntry, PatientViewEntry};
-use super::contact::{self, EmailAddress, FieldError, PhoneNumber, Problem};
-use super::events::Event;
-use super::guardians::{self, ActingAs, ChildChoice, ProxyError};
-use super::personnummer::{Date, Personnummer};
-use super::policy::DecisionRecord;
-use super::region::{Language, Localized, ProtectedIdentityRule, RegionConfig};
-use super::register::{PopulationRegister, RegisterError, RegisterPerson};
+use crate::portal::audit::{self, Action, Actor, AuditError, NewEntry, PatientViewEntry};
+use crate::portal::identity::personnummer::{Date, Personnummer};
+use crate::portal::identity::register::{PopulationRegister, RegisterError, RegisterPerson};
+use crate::portal::region::policy::DecisionRecord;
+use crate::portal::region::{Language, Localized, ProtectedIdentityRule, RegionConfig};
+use contact::{EmailAddress, FieldError, PhoneNumber, Problem};
+use events::Event;
+use guardians::{ActingAs, ChildChoice, ProxyError};
 
 /// The access-log resource name for an account.
 pub const RESOURCE: &str = "account";
@@ -582,8 +586,9 @@ impl Accounts {
     pub async fn export_own_data(&self, owner: &Personnummer) -> Result<OwnData, AccountError> {
         let account = self.account(owner).await?;
         let access_log = audit::entries_for_patient(&self.db, owner).await?;
-        let events = super::events::for_account(&self.db, account.id.as_str()).await?;
-        let policy_decisions = super::policy::for_account(&self.db, account.id.as_str()).await?;
+        let events = events::for_account(&self.db, account.id.as_str()).await?;
+        let policy_decisions =
+            crate::portal::region::policy::for_account(&self.db, account.id.as_str()).await?;
         Ok(OwnData {
             format: EXPORT_FORMAT,
             exported_at: self.now()?,

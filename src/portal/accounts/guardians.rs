@@ -22,9 +22,9 @@
 
 use serde::Serialize;
 
-use super::personnummer::{Date, Personnummer};
-use super::region::RegionConfig;
-use super::register::{PopulationRegister, RegisterError, RegisterPerson};
+use crate::portal::identity::personnummer::{Date, Personnummer};
+use crate::portal::identity::register::{PopulationRegister, RegisterError, RegisterPerson};
+use crate::portal::region::RegionConfig;
 
 /// Who is acting, and for whom: the same person when acting for oneself, a guardian and a child
 /// under proxy. Every action taken under proxy records both (`actor` did it, on `subject`'s

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::db::Db;
 
-use super::personnummer::Personnummer;
+use crate::portal::identity::personnummer::Personnummer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -28,9 +28,9 @@ use serde_json::json;
 use crate::clock::Clock;
 use crate::config::Mode;
 
-use super::oidc::pkce_challenge;
-use super::register::RegisterPerson;
-use super::sessions::random_token;
+use crate::portal::identity::oidc::pkce_challenge;
+use crate::portal::identity::register::RegisterPerson;
+use crate::portal::identity::sessions::random_token;
 
 /// An authorisation code is good for this long, once.
 const CODE_TTL_SECS: u64 = 60;

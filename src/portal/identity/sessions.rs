@@ -17,7 +17,7 @@ use sqlx::Row;
 use crate::clock::Clock;
 use crate::db::Db;
 
-use super::personnummer::Personnummer;
+use crate::portal::identity::personnummer::Personnummer;
 
 /// The cookie that carries the session token.
 pub const COOKIE: &str = "vardrum_session";

@@ -41,7 +41,7 @@ use std::pin::Pin;
 
 use serde::Deserialize;
 
-use super::personnummer::Personnummer;
+use crate::portal::identity::personnummer::Personnummer;
 
 /// What a register lookup returns, boxed so that the trait can be used as `dyn`.
 pub type RegisterFuture<'a, T> =
