@@ -21,6 +21,7 @@
 pub mod accounts;
 pub mod api;
 pub mod audit;
+pub mod bookings;
 pub mod identity;
 pub mod region;
 pub mod staff;
