@@ -16,8 +16,9 @@ use vardrum::portal::accounts::guardians::ActingAs;
 use vardrum::portal::accounts::{Accounts, StaffAccess};
 use vardrum::portal::audit::{self, Action, Actor};
 use vardrum::portal::bookings::time::{self, TimeError};
+
 use vardrum::portal::bookings::{
-    BookedBy, Booking, BookingError, BookingPolicy, BookingStatus, Bookings, EndedBy, Joiner,
+    self, BookedBy, Booking, BookingError, BookingPolicy, BookingStatus, Bookings, EndedBy, Joiner,
     NewQueue, NewSlot, QueueState, Slot, SlotKind, SlotMode,
 };
 use vardrum::portal::identity::personnummer::Personnummer;
@@ -1239,12 +1240,23 @@ async fn forgetting_an_account_gives_its_places_back(pg: Option<&str>) {
         .id
         .as_str()
         .to_owned();
+    // Export: the account's booking, with what it holds.
+    let own = bookings::own_data(&w.db, &account_id)
+        .await
+        .expect("export");
+    assert_eq!(own.bookings.len(), 1);
+    assert_eq!(own.bookings[0].patient.given_name, "Elsa");
+    assert!(own.dropin_entries.is_empty() && own.notices.is_empty());
     let mut tx = w.db.pool().begin().await.expect("tx");
     Bookings::forget_account(&mut tx, &account_id)
         .await
         .expect("forgotten");
     tx.commit().await.expect("commit");
     assert_eq!(w.booked(&slot).await, 1);
+    let own = bookings::own_data(&w.db, &account_id)
+        .await
+        .expect("export");
+    assert!(own.bookings.is_empty());
     assert!(matches!(
         w.bookings.my_bookings(&w.me(PARENT)).await,
         Ok(v) if v.is_empty()

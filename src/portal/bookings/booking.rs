@@ -229,13 +229,7 @@ impl Bookings {
     /// The patient's bookings (the child's, for a guardian), by start time.
     pub async fn my_bookings(&self, acting: &ActingAs) -> Result<Vec<Booking>, BookingError> {
         let patient = self.patient(acting.subject()).await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{BOOKING_SELECT} WHERE b.account_id = $1 ORDER BY s.starts_at, b.id"
-        )))
-        .bind(&patient.account_id)
-        .fetch_all(self.db.pool())
-        .await?;
-        self.bookings_from_rows(&rows).await
+        self.bookings_of_account(&patient.account_id).await
     }
 
     /// One of the patient's bookings.
@@ -477,6 +471,20 @@ impl Bookings {
         }
         self.end(&booking, ending, EndedBy::Staff, Some(&staff.actor.id))
             .await
+    }
+
+    /// An account's bookings, by start time.
+    pub(super) async fn bookings_of_account(
+        &self,
+        account_id: &str,
+    ) -> Result<Vec<Booking>, BookingError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{BOOKING_SELECT} WHERE b.account_id = $1 ORDER BY s.starts_at, b.id"
+        )))
+        .bind(account_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        self.bookings_from_rows(&rows).await
     }
 
     async fn bookings_from_rows(&self, rows: &[AnyRow]) -> Result<Vec<Booking>, BookingError> {

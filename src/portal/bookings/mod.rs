@@ -73,10 +73,10 @@ pub mod time;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::db::Db;
 use crate::portal::accounts::StaffAccess;
 use crate::portal::accounts::contact::{EmailAddress, PhoneNumber};
@@ -229,6 +229,83 @@ impl Bookings {
         }
         Ok(())
     }
+}
+
+/// What bookings hold about one account, for "export my data": its bookings, its drop-in queue
+/// entries and the notices left for it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnBookings {
+    pub bookings: Vec<Booking>,
+    pub dropin_entries: Vec<OwnDropinEntry>,
+    pub notices: Vec<OwnNotice>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnDropinEntry {
+    pub queue_id: String,
+    pub ticket: i64,
+    /// `waiting`, `taken` or `left`.
+    pub state: String,
+    pub joined_at: i64,
+    pub ended_at: Option<i64>,
+    pub booking_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnNotice {
+    pub booking_id: String,
+    /// `your_turn`.
+    pub kind: String,
+    pub created_at: i64,
+    pub picked_at: Option<i64>,
+}
+
+/// Everything bookings hold about the account (see [`OwnBookings`]); with
+/// [`Bookings::forget_account`], what the personal-data interface needs.
+pub async fn own_data(db: &Db, account_id: &str) -> Result<OwnBookings, BookingError> {
+    // Reads only: the clock and policy play no part.
+    let bookings = Bookings::new(db.clone(), Arc::new(SystemClock), BookingPolicy::default());
+    let bookings = bookings.bookings_of_account(account_id).await?;
+    type EntryRow = (String, i64, String, i64, Option<i64>, Option<String>);
+    let entries: Vec<EntryRow> = sqlx::query_as(
+        "SELECT queue_id, ticket, state, joined_at, ended_at, booking_id FROM dropin_entries \
+         WHERE account_id = $1 ORDER BY joined_at, id",
+    )
+    .bind(account_id)
+    .fetch_all(db.pool())
+    .await?;
+    let notices: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT booking_id, kind, created_at, picked_at FROM booking_notices \
+         WHERE account_id = $1 ORDER BY created_at, id",
+    )
+    .bind(account_id)
+    .fetch_all(db.pool())
+    .await?;
+    Ok(OwnBookings {
+        bookings,
+        dropin_entries: entries
+            .into_iter()
+            .map(
+                |(queue_id, ticket, state, joined_at, ended_at, booking_id)| OwnDropinEntry {
+                    queue_id,
+                    ticket,
+                    state,
+                    joined_at,
+                    ended_at,
+                    booking_id,
+                },
+            )
+            .collect(),
+        notices: notices
+            .into_iter()
+            .map(|(booking_id, kind, created_at, picked_at)| OwnNotice {
+                booking_id,
+                kind,
+                created_at,
+                picked_at,
+            })
+            .collect(),
+    })
 }
 
 /// Staff touching patients' bookings must be clinicians, acting as staff.
