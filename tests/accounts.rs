@@ -15,16 +15,18 @@ use std::sync::Arc;
 use vardrum::clock::{Clock, ManualClock};
 use vardrum::db::{self, Db};
 use vardrum::portal::accounts::contact::{FieldError, Problem};
+use vardrum::portal::accounts::events::{self, EventAction};
 use vardrum::portal::accounts::guardians::{self, ProxyError};
 use vardrum::portal::accounts::{
-    AccountError, Accounts, EXPORT_FORMAT, ProfileUpdate, REGISTER_RESOURCE, RegisteredBy,
-    Settings, StaffAccess,
+    AccountError, Accounts, ProfileUpdate, REGISTER_RESOURCE, RegisteredBy, Settings, StaffAccess,
 };
 use vardrum::portal::audit::{self, Action, Actor};
 use vardrum::portal::identity::personnummer::{Date, Personnummer};
 use vardrum::portal::identity::register::{
     FileRegister, PopulationRegister, RegisterError, RegisterFuture, RegisterPerson,
 };
+use vardrum::portal::personal_data::{self, EXPORT_FORMAT, Holding, OnDelete};
+use vardrum::portal::region::policy::{self, Decision};
 use vardrum::portal::region::{Language, RegionConfig};
 
 // Skatteverket test numbers only: never issued to real people.
@@ -123,6 +125,7 @@ on_both_databases!(
     the_export_contains_all_own_data,
     every_staff_read_writes_exactly_one_access_log_entry,
     a_staff_registration_the_register_refuses_is_logged_as_a_register_read,
+    every_table_that_refers_to_an_account_is_covered_by_the_personal_data_registry,
 );
 
 fn pnr(s: &str) -> Personnummer {
@@ -860,6 +863,25 @@ async fn deletion_removes_every_row_of_the_account_but_keeps_the_access_log(db: 
         assert_eq!(rows_for(db, table, PARENT).await, 1, "{table}");
     }
     assert_eq!(rows_for(db, "access_log", PARENT).await, 2);
+    // Rows of other capabilities that hang on the account.
+    events::record(
+        db,
+        mine.id.as_str(),
+        &pnr(PARENT),
+        EventAction::Login,
+        T0 as i64,
+    )
+    .await
+    .expect("event");
+    policy::decide(
+        db,
+        mine.id.as_str(),
+        "2026-01",
+        Decision::Accepted,
+        T0 as i64,
+    )
+    .await
+    .expect("decision");
 
     clock.advance(60);
     let deletion = accounts.delete_account(&pnr(PARENT)).await.expect("delete");
@@ -870,13 +892,16 @@ async fn deletion_removes_every_row_of_the_account_but_keeps_the_access_log(db: 
     for table in ["accounts", "account_settings"] {
         assert_eq!(rows_for(db, table, PARENT).await, 0, "{table}");
     }
-    let (left,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM account_settings WHERE account_id = $1")
-            .bind(mine.id.as_str())
-            .fetch_one(db.pool())
-            .await
-            .expect("count");
-    assert_eq!(left, 0);
+    for table in ["account_settings", "account_events", "policy_decisions"] {
+        let (left,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {table} WHERE account_id = $1"
+        )))
+        .bind(mine.id.as_str())
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+        assert_eq!(left, 0, "{table}");
+    }
     assert!(matches!(
         accounts.account(&pnr(PARENT)).await,
         Err(AccountError::NotFound)
@@ -949,13 +974,14 @@ async fn the_export_contains_all_own_data(db: &Db) {
         .export_own_data(&pnr(PARENT))
         .await
         .expect("export");
-    assert_eq!(
-        export.account,
-        accounts.account(&pnr(PARENT)).await.expect("account")
-    );
     assert_eq!(export.exported_at, (T0 + 1800) as i64);
 
     let json = serde_json::to_value(&export).expect("serialise");
+    assert_eq!(
+        json["account"],
+        serde_json::to_value(accounts.account(&pnr(PARENT)).await.expect("account"))
+            .expect("serialise")
+    );
     assert_eq!(json["format"], EXPORT_FORMAT);
     let account = &json["account"];
     assert_eq!(account["personnummer"], PARENT);
@@ -1241,4 +1267,73 @@ async fn the_test_calendar_agrees_with_the_crates() {
     );
     let clock = ManualClock::new(noon(2030, 6, 1));
     assert_eq!(clock.now_unix(), 1_906_545_600);
+}
+
+/// What the personal-data registry does not cover: schema columns that refer to a person and
+/// that no registered capability declares, cascades declared but not in the schema, and
+/// declarations of columns the schema does not have.
+async fn registry_gaps(db: &Db) -> Vec<String> {
+    let schema = personal_data::schema_references(db).await.expect("schema");
+    let declared: Vec<&Holding> = personal_data::REGISTRY
+        .iter()
+        .flat_map(|c| c.holdings())
+        .collect();
+    let mut gaps = Vec::new();
+    for r in &schema {
+        match declared
+            .iter()
+            .find(|h| h.table == r.table && h.column == r.column)
+        {
+            None => gaps.push(format!(
+                "{}.{} is covered by no capability",
+                r.table, r.column
+            )),
+            Some(h) if h.on_delete == OnDelete::Cascades && !r.cascades => gaps.push(format!(
+                "{}.{} is declared to cascade but has no ON DELETE CASCADE",
+                r.table, r.column
+            )),
+            Some(_) => {}
+        }
+    }
+    for h in declared {
+        if !schema
+            .iter()
+            .any(|r| r.table == h.table && r.column == h.column)
+        {
+            gaps.push(format!(
+                "{}.{} is declared but not in the schema",
+                h.table, h.column
+            ));
+        }
+    }
+    gaps
+}
+
+async fn every_table_that_refers_to_an_account_is_covered_by_the_personal_data_registry(db: &Db) {
+    assert_eq!(registry_gaps(db).await, Vec::<String>::new());
+    // The check sees what a new capability could forget: a table referring to an account by a
+    // foreign key, by an `account_id` column, or a foreign key that does not cascade.
+    for (table, ddl, gap) in [
+        (
+            "forgotten_notes",
+            "CREATE TABLE forgotten_notes (owner TEXT REFERENCES accounts (id) ON DELETE CASCADE)",
+            "forgotten_notes.owner is covered by no capability",
+        ),
+        (
+            "forgotten_flags",
+            "CREATE TABLE forgotten_flags (account_id TEXT NOT NULL)",
+            "forgotten_flags.account_id is covered by no capability",
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(ddl))
+            .execute(db.pool())
+            .await
+            .expect("create");
+        assert_eq!(registry_gaps(db).await, vec![gap.to_owned()], "{table}");
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {table}")))
+            .execute(db.pool())
+            .await
+            .expect("drop");
+    }
+    assert_eq!(registry_gaps(db).await, Vec::<String>::new());
 }

@@ -23,5 +23,6 @@ pub mod api;
 pub mod audit;
 pub mod bookings;
 pub mod identity;
+pub mod personal_data;
 pub mod region;
 pub mod staff;

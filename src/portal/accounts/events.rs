@@ -2,11 +2,14 @@
 //! child, with both identities kept ("every action records both identities"). The events are
 //! the account's own data: exported with it and deleted with it.
 
+use futures_util::future::BoxFuture;
 use serde::Serialize;
+use sqlx::AnyConnection;
 
 use crate::db::Db;
 
 use crate::portal::identity::personnummer::Personnummer;
+use crate::portal::personal_data::{Holding, OnDelete, Owner, PersonalData, PersonalDataError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -80,4 +83,50 @@ pub async fn for_account(db: &Db, account_id: &str) -> Result<Vec<Event>, sqlx::
             actor_personnummer,
         })
         .collect())
+}
+
+/// The events' part in export and deletion: exported as the account's history; the database
+/// removes them with the account.
+#[derive(Debug)]
+pub struct EventData;
+
+impl PersonalData for EventData {
+    fn section(&self) -> Option<&'static str> {
+        Some("events")
+    }
+
+    fn holdings(&self) -> &'static [Holding] {
+        const HOLDINGS: &[Holding] = &[
+            Holding::new("account_events", "account_id", OnDelete::Cascades),
+            Holding::new(
+                "account_events",
+                "actor_personnummer",
+                OnDelete::Kept(
+                    "a guardian's acts on a child's account are the child's record; they go \
+                     with the child's account",
+                ),
+            ),
+        ];
+        HOLDINGS
+    }
+
+    fn export<'a>(
+        &'a self,
+        db: &'a Db,
+        owner: &'a Owner,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, PersonalDataError>> {
+        Box::pin(async move {
+            let events = for_account(db, &owner.account_id).await?;
+            Ok(Some(serde_json::to_value(events)?))
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        _conn: &'a mut AnyConnection,
+        _owner: &'a Owner,
+    ) -> BoxFuture<'a, Result<(), PersonalDataError>> {
+        // ON DELETE CASCADE from accounts (migration 0007).
+        Box::pin(async { Ok(()) })
+    }
 }

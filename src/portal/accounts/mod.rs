@@ -32,9 +32,11 @@
 //!   their name nor whether their identity is protected.
 //! - **Times.** `created_at`, `updated_at` and `last_login_at` are recorded from day one: the
 //!   retention job deletes accounts not logged into for the region's number of days.
-//! - **Deletion** removes every row of the account in one transaction. The PDL access log is
-//!   not the account's: the law keeps it for five years, so it stays. Tables added later that
-//!   belong to an account must be deleted in [`Accounts::delete_account`]'s transaction too.
+//! - **Deletion** removes every row of the account in one transaction: every capability that
+//!   keeps personal data answers [`PersonalData`] and is listed once in
+//!   [`personal_data::REGISTRY`], which deletion and export walk (a test fails when a table
+//!   refers to an account and no capability declares it). The PDL access log is not the
+//!   account's: the law keeps it for five years, so it stays.
 //! - **Staff access.** Every staff (or system job) read of an account writes exactly one
 //!   access-log entry, before the data is read: an access that cannot be documented does not
 //!   happen. A staff registration the register's answer refuses is logged as a read of the
@@ -51,20 +53,22 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::clock::Clock;
 use crate::db::Db;
 
-use crate::portal::audit::{self, Action, Actor, AuditError, NewEntry, PatientViewEntry};
+use crate::portal::audit::{self, Action, Actor, AuditError, NewEntry};
 use crate::portal::identity::personnummer::{Date, Personnummer};
 use crate::portal::identity::register::{PopulationRegister, RegisterError, RegisterPerson};
-use crate::portal::region::policy::DecisionRecord;
+use crate::portal::personal_data::{
+    self, Holding, OnDelete, OwnData, Owner, PersonalData, PersonalDataError,
+};
 use crate::portal::region::{Language, Localized, ProtectedIdentityRule, RegionConfig};
 use contact::{EmailAddress, FieldError, PhoneNumber, Problem};
-use events::Event;
 use guardians::{ActingAs, ChildChoice, ProxyError};
 
 /// The access-log resource name for an account.
@@ -73,9 +77,6 @@ pub const RESOURCE: &str = "account";
 /// The access-log resource name for what the population register says about a person, when
 /// staff learn it without an account being read or created (a refused registration).
 pub const REGISTER_RESOURCE: &str = "population_register";
-
-/// Identifies the export format, so a later change of it can be told apart.
-pub const EXPORT_FORMAT: &str = "vardrum/own-data/v1";
 
 /// An account's id: a random UUID. Other tables refer to accounts by this rather than by the
 /// personnummer. The number itself is kept in `accounts`, the access log, `account_events`
@@ -304,22 +305,6 @@ pub struct StaffAccountView {
     pub protected_identity_marker: Option<Marker>,
 }
 
-/// Everything the portal holds about the person, for them to download (GDPR articles 15 and
-/// 20): the account with its settings, and who has accessed their data (care unit and time).
-#[derive(Debug, Clone, Serialize)]
-pub struct OwnData {
-    pub format: &'static str,
-    /// Unix seconds.
-    pub exported_at: i64,
-    pub account: Account,
-    /// Newest first, as the patient's access-log view shows it.
-    pub access_log: Vec<PatientViewEntry>,
-    /// What was done on the account and by whom (the person or their guardian).
-    pub events: Vec<Event>,
-    /// The person's decisions on privacy-policy versions.
-    pub policy_decisions: Vec<DecisionRecord>,
-}
-
 /// What a deletion removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deletion {
@@ -359,6 +344,9 @@ pub enum AccountError {
     Clock,
     #[error("accounts: database: {0}")]
     Database(#[from] sqlx::Error),
+    /// Exporting or deleting another capability's part of the person's data failed.
+    #[error(transparent)]
+    PersonalData(#[from] PersonalDataError),
 }
 
 impl AccountError {
@@ -582,58 +570,42 @@ impl Accounts {
         })
     }
 
-    /// Everything the portal holds about the owner, for download.
+    /// Everything the portal holds about the owner, for download: one section per capability
+    /// in [`personal_data::REGISTRY`].
     pub async fn export_own_data(&self, owner: &Personnummer) -> Result<OwnData, AccountError> {
         let account = self.account(owner).await?;
-        let access_log = audit::entries_for_patient(&self.db, owner).await?;
-        let events = events::for_account(&self.db, account.id.as_str()).await?;
-        let policy_decisions =
-            crate::portal::region::policy::for_account(&self.db, account.id.as_str()).await?;
-        Ok(OwnData {
-            format: EXPORT_FORMAT,
-            exported_at: self.now()?,
-            account,
-            access_log,
-            events,
-            policy_decisions,
-        })
+        let owner = Owner {
+            account_id: account.id.0,
+            personnummer: *owner,
+        };
+        Ok(personal_data::export(&self.db, &owner, self.now()?).await?)
     }
 
-    /// The owner deletes their account and everything that belongs to it, in one transaction.
-    /// The PDL access log about them is kept (patientdatalagen; five years).
+    /// The owner deletes their account and everything that belongs to it, in one transaction:
+    /// every capability in [`personal_data::REGISTRY`] removes its part, the account row last
+    /// (which the database cascades to the rows that hang on it). The PDL access log about
+    /// them is kept (patientdatalagen; five years).
     pub async fn delete_account(&self, owner: &Personnummer) -> Result<Deletion, AccountError> {
         let at = self.now()?;
         let mut tx = self.db.pool().begin().await?;
-        // Writes only, rows that refer to the account first, so that foreign keys hold at every
-        // statement and SQLite takes its write lock at the first one (a read first would have to
-        // upgrade its lock later, which can fail under concurrent writers).
-        for table in ["account_settings", "account_events", "policy_decisions"] {
-            // The table names are ours, from the list above, not input.
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {table} WHERE account_id IN \
-                 (SELECT id FROM accounts WHERE personnummer = $1)"
-            )))
-            .bind(owner.as_str())
-            .execute(&mut *tx)
-            .await?;
-        }
-        // Logged in nowhere any more.
-        sqlx::query(
-            "DELETE FROM sessions WHERE realm = 'patient' AND principal IN \
-             (SELECT id FROM accounts WHERE personnummer = $1)",
+        // Writes only, from the first statement: SQLite takes its write lock there (a read first
+        // would have to upgrade its lock later, which fails under concurrent writers). This one
+        // changes nothing but finds the account's id.
+        let found: Option<(String,)> = sqlx::query_as(
+            "UPDATE accounts SET updated_at = updated_at WHERE personnummer = $1 RETURNING id",
         )
         .bind(owner.as_str())
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        let deleted: Option<(String,)> =
-            sqlx::query_as("DELETE FROM accounts WHERE personnummer = $1 RETURNING id")
-                .bind(owner.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
         // No account: dropping the transaction rolls back (there was nothing to delete anyway).
-        let Some((id,)) = deleted else {
+        let Some((id,)) = found else {
             return Err(AccountError::NotFound);
         };
+        let subject = Owner {
+            account_id: id.clone(),
+            personnummer: *owner,
+        };
+        personal_data::delete(&mut tx, &subject).await?;
         tx.commit().await?;
         Ok(Deletion {
             account_id: AccountId(id),
@@ -857,6 +829,60 @@ impl Accounts {
 
     fn now(&self) -> Result<i64, AccountError> {
         i64::try_from(self.clock.now_unix()).map_err(|_| AccountError::Clock)
+    }
+}
+
+/// The account's part in export and deletion: the profile and settings; the account row goes
+/// last, and the database cascades to the rows that refer to it.
+#[derive(Debug)]
+pub struct AccountData;
+
+impl PersonalData for AccountData {
+    fn section(&self) -> Option<&'static str> {
+        Some("account")
+    }
+
+    fn holdings(&self) -> &'static [Holding] {
+        const HOLDINGS: &[Holding] = &[
+            Holding::new("accounts", "personnummer", OnDelete::Deleted),
+            Holding::new("account_settings", "account_id", OnDelete::Cascades),
+        ];
+        HOLDINGS
+    }
+
+    fn export<'a>(
+        &'a self,
+        db: &'a Db,
+        owner: &'a Owner,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, PersonalDataError>> {
+        Box::pin(async move {
+            let row = sqlx::query(concat!(account_select!(), "WHERE a.id = $1"))
+                .bind(owner.account_id.as_str())
+                .fetch_optional(db.pool())
+                .await?;
+            let account = row
+                .as_ref()
+                .map(account_from_row)
+                .transpose()
+                .map_err(|e| match e {
+                    AccountError::Database(e) => PersonalDataError::Database(e),
+                    AccountError::Corrupt(column) => PersonalDataError::Corrupt(column),
+                    _ => PersonalDataError::Corrupt("accounts"),
+                })?;
+            Ok(account.map(serde_json::to_value).transpose()?)
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        owner: &'a Owner,
+    ) -> BoxFuture<'a, Result<(), PersonalDataError>> {
+        Box::pin(personal_data::delete_by_account(
+            conn,
+            "DELETE FROM accounts WHERE id = $1",
+            owner,
+        ))
     }
 }
 

@@ -48,14 +48,16 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use crate::clock::Clock;
 use crate::db::Db;
 use crate::portal::identity::personnummer::Personnummer;
+use crate::portal::personal_data::{Holding, OnDelete, Owner, PersonalData, PersonalDataError};
 
 /// `prev_hash` of the very first entry when no anchor exists.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -466,6 +468,51 @@ pub async fn verify_in_batches(db: &Db, batch: u32) -> Result<VerifyReport, Audi
         if (fetched as i64) < batch {
             return Ok(report);
         }
+    }
+}
+
+/// The access log's part in export and deletion: the person sees who accessed their data in
+/// their export, and the entries outlive their account (patientdatalagen keeps them five years).
+#[derive(Debug)]
+pub struct AccessLogData;
+
+impl PersonalData for AccessLogData {
+    fn section(&self) -> Option<&'static str> {
+        Some("access_log")
+    }
+
+    fn holdings(&self) -> &'static [Holding] {
+        const HOLDINGS: &[Holding] = &[Holding::new(
+            "access_log",
+            "patient",
+            OnDelete::Kept("the PDL access log is kept five years, account or not"),
+        )];
+        HOLDINGS
+    }
+
+    fn export<'a>(
+        &'a self,
+        db: &'a Db,
+        owner: &'a Owner,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, PersonalDataError>> {
+        Box::pin(async move {
+            let entries =
+                entries_for_patient(db, &owner.personnummer)
+                    .await
+                    .map_err(|e| match e {
+                        AuditError::Database(e) => PersonalDataError::Database(e),
+                        _ => PersonalDataError::Corrupt("access_log"),
+                    })?;
+            Ok(Some(serde_json::to_value(entries)?))
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        _conn: &'a mut AnyConnection,
+        _owner: &'a Owner,
+    ) -> BoxFuture<'a, Result<(), PersonalDataError>> {
+        Box::pin(async { Ok(()) })
     }
 }
 

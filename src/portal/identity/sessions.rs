@@ -10,14 +10,18 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::future::BoxFuture;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use crate::clock::Clock;
 use crate::db::Db;
 
 use crate::portal::identity::personnummer::Personnummer;
+use crate::portal::personal_data::{
+    self, Holding, OnDelete, Owner, PersonalData, PersonalDataError,
+};
 
 /// The cookie that carries the session token.
 pub const COOKIE: &str = "vardrum_session";
@@ -264,5 +268,52 @@ impl Sessions {
             .execute(self.db.pool())
             .await?;
         Ok(())
+    }
+}
+
+/// Sessions' part in deletion: the person is logged in nowhere any more. Nothing to export:
+/// a session is login state, not something the portal knows about the person.
+#[derive(Debug)]
+pub struct SessionData;
+
+impl PersonalData for SessionData {
+    fn section(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn holdings(&self) -> &'static [Holding] {
+        const HOLDINGS: &[Holding] = &[
+            // Not a foreign key: the principal is a staff id in staff sessions.
+            Holding::new("sessions", "principal", OnDelete::Deleted),
+            Holding::new(
+                "sessions",
+                "acting_for",
+                OnDelete::Kept(
+                    "a guardian's session acting for the deleted person keeps the number until \
+                     it ends; its calls on the gone account answer not_found",
+                ),
+            ),
+        ];
+        HOLDINGS
+    }
+
+    fn export<'a>(
+        &'a self,
+        _db: &'a Db,
+        _owner: &'a Owner,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, PersonalDataError>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        conn: &'a mut AnyConnection,
+        owner: &'a Owner,
+    ) -> BoxFuture<'a, Result<(), PersonalDataError>> {
+        Box::pin(personal_data::delete_by_account(
+            conn,
+            "DELETE FROM sessions WHERE realm = 'patient' AND principal = $1",
+            owner,
+        ))
     }
 }

@@ -3,9 +3,12 @@
 //! regions' policies promise to inform about significant changes); their decision is kept with
 //! their account.
 
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
 
 use crate::db::Db;
+use crate::portal::personal_data::{Holding, OnDelete, Owner, PersonalData, PersonalDataError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -102,4 +105,44 @@ pub async fn for_account(db: &Db, account_id: &str) -> Result<Vec<DecisionRecord
             })
         })
         .collect())
+}
+
+/// The decisions' part in export and deletion: exported; the database removes them with the
+/// account.
+#[derive(Debug)]
+pub struct DecisionData;
+
+impl PersonalData for DecisionData {
+    fn section(&self) -> Option<&'static str> {
+        Some("policy_decisions")
+    }
+
+    fn holdings(&self) -> &'static [Holding] {
+        const HOLDINGS: &[Holding] = &[Holding::new(
+            "policy_decisions",
+            "account_id",
+            OnDelete::Cascades,
+        )];
+        HOLDINGS
+    }
+
+    fn export<'a>(
+        &'a self,
+        db: &'a Db,
+        owner: &'a Owner,
+    ) -> BoxFuture<'a, Result<Option<serde_json::Value>, PersonalDataError>> {
+        Box::pin(async move {
+            let decisions = for_account(db, &owner.account_id).await?;
+            Ok(Some(serde_json::to_value(decisions)?))
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        _conn: &'a mut AnyConnection,
+        _owner: &'a Owner,
+    ) -> BoxFuture<'a, Result<(), PersonalDataError>> {
+        // ON DELETE CASCADE from accounts (migration 0007).
+        Box::pin(async { Ok(()) })
+    }
 }
