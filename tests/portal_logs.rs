@@ -1,6 +1,7 @@
 //! Identity numbers never reach the logs: a full portal scenario over HTTP (logins that succeed
 //! and fail, profile edits, a guardian acting for a child and for someone else's, staff reads
-//! and registrations, bad input with invalid and unknown numbers, deletion) runs with every
+//! and registrations, bad input with invalid and unknown numbers, deletion, a database failure
+//! during a login, which must itself be logged) runs with every
 //! tracing event of every crate captured at TRACE, and no personnummer of any test person, in
 //! any form people write it, may appear in what was captured. On SQLite (always) and
 //! PostgreSQL (when `VARDRUM_TEST_POSTGRES` names a server; required in CI).
@@ -270,6 +271,22 @@ async fn scenario(database_url: Option<&str>) {
         elsa.send(post, "auth/logout", None).await.0,
         StatusCode::NO_CONTENT
     );
+
+    // A database failure on the login path: the person is told login_failed, and the log says
+    // what failed on our side (never whose login it was).
+    let db = server.server().state.db.clone();
+    sqlx::query("ALTER TABLE sessions RENAME TO sessions_away")
+        .execute(db.pool())
+        .await
+        .expect("hide the sessions table");
+    let landing = Browser::new(&base)
+        .login("patient", &format!("test-{ELSA}"))
+        .await;
+    assert!(landing.ends_with("error=login_failed"), "{landing}");
+    sqlx::query("ALTER TABLE sessions_away RENAME TO sessions")
+        .execute(db.pool())
+        .await
+        .expect("bring the sessions table back");
     server.stop().await;
 
     // The capture works, at the most verbose level and for the portal's own warnings.
@@ -279,6 +296,14 @@ async fn scenario(database_url: Option<&str>) {
     assert!(
         text.contains("login refused: the identity provider sent no valid personnummer"),
         "the portal's own events are captured"
+    );
+    let failure = text
+        .lines()
+        .find(|l| l.contains("login failed on our side"))
+        .unwrap_or_else(|| panic!("a database error on the login path is logged:\n{text}"));
+    assert!(
+        failure.contains("session") && failure.contains("patient"),
+        "{failure}"
     );
     // And the scan finds a number where there is one.
     let forbidden = forbidden();

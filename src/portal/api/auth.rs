@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::portal::accounts::events::{self, EventAction};
 use crate::portal::accounts::{Account, AccountError};
+use crate::portal::identity::login::Logins;
 use crate::portal::identity::oidc::{LOGIN_TIMEOUT_SECS, OidcError};
 use crate::portal::identity::personnummer::Personnummer;
 use crate::portal::identity::sessions::{self, Realm, Session};
@@ -18,6 +18,7 @@ use crate::portal::region::policy::{self, Decision};
 use crate::portal::staff::StaffMember;
 
 use super::error::ApiError;
+use super::session::AnySession;
 use super::{Portal, cookie};
 
 /// Holds the OIDC `state` between the redirect and the callback, binding the login to this
@@ -123,80 +124,34 @@ async fn finish_login(
             }
         })?;
     // A session from before the login is not carried over (session fixation).
-    if let Some(old) = cookie(headers, sessions::COOKIE) {
-        let _ = portal.sessions.end(&sessions::token_hash(&old)).await;
+    if let Some(old) = cookie(headers, sessions::COOKIE)
+        && let Err(e) = portal.sessions.end(&sessions::token_hash(&old)).await
+    {
+        tracing::warn!(error = %e, "login: could not end the session it replaces");
     }
-    match realm {
-        Realm::Patient => {
-            // Brokers send the number in the 12-digit form; anything else is refused here
-            // rather than guessed at (a 10-digit form's century is a guess, and a wrong guess
-            // is somebody else's account).
-            let twelve_digits =
-                identity.len() == 12 && identity.bytes().all(|b| b.is_ascii_digit());
-            let personnummer = twelve_digits
-                .then(|| Personnummer::parse(&identity, portal.today()))
-                .and_then(Result::ok)
-                .ok_or_else(|| {
-                    tracing::warn!(
-                        "login refused: the identity provider sent no valid personnummer"
-                    );
-                    "login_failed"
-                })?;
-            let login = portal
-                .accounts
-                .login(&personnummer)
-                .await
-                .map_err(|e| match e {
-                    AccountError::ProtectedIdentityRefused { .. } => "protected_identity",
-                    AccountError::NotInRegister => "not_in_register",
-                    AccountError::Register(_) => "unavailable",
-                    other => {
-                        tracing::error!(error = %other, "login failed");
-                        "login_failed"
-                    }
-                })?;
-            let (token, _) = portal
-                .sessions
-                .create(Realm::Patient, login.account.id.as_str(), None)
-                .await
-                .map_err(|_| "login_failed")?;
-            let _ = events::record(
-                &portal.db,
-                login.account.id.as_str(),
-                &personnummer,
-                EventAction::Login,
-                portal.now(),
-            )
-            .await;
-            Ok((token, "/portal/"))
-        }
-        Realm::Staff => {
-            let member = portal
-                .staff
-                .by_subject(&identity)
-                .await
-                .map_err(|_| "login_failed")?
-                .ok_or("not_staff")?;
-            let (token, _) = portal
-                .sessions
-                .create(
-                    Realm::Staff,
-                    &member.id,
-                    member.care_units.first().map(String::as_str),
-                )
-                .await
-                .map_err(|_| "login_failed")?;
-            Ok((token, "/portal/staff.html"))
-        }
-    }
+    let logins = Logins {
+        db: &portal.db,
+        accounts: &portal.accounts,
+        staff: &portal.staff,
+        sessions: &portal.sessions,
+        today: portal.today(),
+        now: portal.now(),
+    };
+    let token = logins
+        .complete(realm, &identity)
+        .await
+        .map_err(|e| e.code())?;
+    let landing = match realm {
+        Realm::Patient => "/portal/",
+        Realm::Staff => "/portal/staff.html",
+    };
+    Ok((token, landing))
 }
 
 pub async fn logout(
     State(portal): State<Arc<Portal>>,
-    method: Method,
-    headers: HeaderMap,
+    AnySession(session): AnySession,
 ) -> Result<Response, ApiError> {
-    let session = portal.any_session(&method, &headers).await?;
     portal.sessions.end(&session.token_hash).await?;
     Ok((
         StatusCode::NO_CONTENT,
@@ -334,10 +289,8 @@ async fn acting_as_body(
 
 pub async fn session(
     State(portal): State<Arc<Portal>>,
-    method: Method,
-    headers: HeaderMap,
+    AnySession(session): AnySession,
 ) -> Result<Response, ApiError> {
-    let session = portal.any_session(&method, &headers).await?;
     let body = session_body(&portal, &session).await?;
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }

@@ -5,6 +5,7 @@
 mod auth;
 pub mod error;
 mod patient;
+pub mod session;
 mod staff;
 
 use std::fmt;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -14,12 +14,13 @@ use serde_json::json;
 use crate::portal::accounts::events::{self, EventAction};
 use crate::portal::accounts::guardians::ActingAs;
 use crate::portal::accounts::{Account, ProfileUpdate};
-use crate::portal::identity::sessions::{Realm, Session};
+use crate::portal::identity::sessions::Session;
 use crate::portal::region::Language;
 use crate::portal::region::policy::{self, Decision};
 
-use super::auth::{policy_state, session_body};
+use super::auth::session_body;
 use super::error::{ApiError, JsonBody};
+use super::session::{Gate, PatientSession};
 use super::{Portal, no_store};
 
 pub async fn region(State(portal): State<Arc<Portal>>) -> Response {
@@ -85,71 +86,19 @@ pub async fn policy(
     .into_response())
 }
 
-/// Whether a handler waits for the person's decision on a significant policy version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Gate {
-    /// Using the service needs the policy accepted.
-    PolicyAccepted,
-    /// Seeing and deleting one's own data never waits.
-    Always,
-}
-
-/// A patient request: the session, the logged-in person's account, and whom it acts as.
-struct PatientRequest {
-    me: Account,
-    acting: ActingAs,
-}
-
-async fn patient_request(
-    portal: &Portal,
-    method: &Method,
-    headers: &HeaderMap,
-    gate: Gate,
-) -> Result<PatientRequest, ApiError> {
-    let session = portal.session(method, headers, Realm::Patient).await?;
-    let me = portal.session_account(&session).await?;
-    if gate == Gate::PolicyAccepted
-        && policy_state(portal, me.id.as_str())
-            .await?
-            .decision_required
+/// Records an event on the account acted on, done by whoever acts. The request has already
+/// succeeded: an event that cannot be written is logged, not the person's failure.
+async fn record(portal: &Portal, acting: &ActingAs, subject: &Account, action: EventAction) {
+    if let Err(e) = events::record(
+        &portal.db,
+        subject.id.as_str(),
+        acting.actor(),
+        action,
+        portal.now(),
+    )
+    .await
     {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "policy_decision_required",
-            "take a stand on the privacy policy in force first",
-        ));
-    }
-    let acting = match &session.acting_for {
-        // The rules are checked again on every request: a child who turned 13 since the
-        // session started is no longer acted for.
-        Some(child) => match portal.accounts.act_for(&me.personnummer, child).await {
-            Ok(acting) => acting,
-            Err(e) => {
-                portal
-                    .sessions
-                    .set_acting_for(&session.token_hash, None)
-                    .await?;
-                return Err(ApiError::from(e));
-            }
-        },
-        None => ActingAs::myself(me.personnummer),
-    };
-    Ok(PatientRequest { me, acting })
-}
-
-impl PatientRequest {
-    async fn record(&self, portal: &Portal, subject_account: &Account, action: EventAction) {
-        if let Err(e) = events::record(
-            &portal.db,
-            subject_account.id.as_str(),
-            self.acting.actor(),
-            action,
-            portal.now(),
-        )
-        .await
-        {
-            tracing::error!(error = %e, "could not record an account event");
-        }
+        tracing::error!(error = %e, "could not record an account event");
     }
 }
 
@@ -162,11 +111,10 @@ pub struct DecisionBody {
 
 pub async fn policy_decision(
     State(portal): State<Arc<Portal>>,
-    method: Method,
-    headers: HeaderMap,
+    patient: PatientSession,
     JsonBody(body): JsonBody<DecisionBody>,
 ) -> Result<Response, ApiError> {
-    let request = patient_request(&portal, &method, &headers, Gate::Always).await?;
+    patient.pass(&portal, Gate::Always).await?;
     if body.version != portal.region.privacy_policy.version {
         return Err(ApiError::invalid(
             "version",
@@ -175,7 +123,7 @@ pub async fn policy_decision(
     }
     policy::decide(
         &portal.db,
-        request.me.id.as_str(),
+        patient.me.id.as_str(),
         &body.version,
         body.decision,
         portal.now(),
@@ -185,8 +133,8 @@ pub async fn policy_decision(
     // The decision is the logged-in person's own, also while acting for a child.
     events::record(
         &portal.db,
-        request.me.id.as_str(),
-        &request.me.personnummer,
+        patient.me.id.as_str(),
+        &patient.me.personnummer,
         EventAction::PolicyDecision,
         portal.now(),
     )
@@ -197,38 +145,33 @@ pub async fn policy_decision(
 
 pub async fn me(
     State(portal): State<Arc<Portal>>,
-    method: Method,
-    headers: HeaderMap,
+    patient: PatientSession,
 ) -> Result<Response, ApiError> {
-    let request = patient_request(&portal, &method, &headers, Gate::PolicyAccepted).await?;
-    let account = portal.accounts.account(request.acting.subject()).await?;
+    let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
+    let account = portal.accounts.account(acting.subject()).await?;
     Ok(no_store(Json(account)))
 }
 
 pub async fn update_me(
     State(portal): State<Arc<Portal>>,
-    method: Method,
-    headers: HeaderMap,
+    patient: PatientSession,
     JsonBody(update): JsonBody<ProfileUpdate>,
 ) -> Result<Response, ApiError> {
-    let request = patient_request(&portal, &method, &headers, Gate::PolicyAccepted).await?;
+    let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
     let account = portal
         .accounts
-        .update_profile(request.acting.subject(), &update)
+        .update_profile(acting.subject(), &update)
         .await?;
-    request
-        .record(&portal, &account, EventAction::ProfileUpdate)
-        .await;
+    record(&portal, &acting, &account, EventAction::ProfileUpdate).await;
     Ok(no_store(Json(account)))
 }
 
 pub async fn delete_me(
     State(portal): State<Arc<Portal>>,
-    method: Method,
-    headers: HeaderMap,
+    patient: PatientSession,
 ) -> Result<Response, ApiError> {
-    let request = patient_request(&portal, &method, &headers, Gate::Always).await?;
-    if request.acting.is_proxy() {
+    let acting = patient.acting(&portal, Gate::Always).await?;
+    if acting.is_proxy() {
         return Err(ApiError::forbidden(
             "a guardian cannot delete a child's account; stop acting for the child first",
         ));
@@ -236,7 +179,7 @@ pub async fn delete_me(
     // Deletes the account's sessions too, this one included.
     portal
         .accounts
-        .delete_account(&request.me.personnummer)
+        .delete_account(&patient.me.personnummer)
         .await?;
     Ok((
         StatusCode::NO_CONTENT,
@@ -247,11 +190,10 @@ pub async fn delete_me(
 
 pub async fn access_log(
     State(portal): State<Arc<Portal>>,
-    method: Method,
-    headers: HeaderMap,
+    patient: PatientSession,
 ) -> Result<Response, ApiError> {
-    let request = patient_request(&portal, &method, &headers, Gate::PolicyAccepted).await?;
-    let entries = crate::portal::audit::entries_for_patient(&portal.db, request.acting.subject())
+    let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
+    let entries = crate::portal::audit::entries_for_patient(&portal.db, acting.subject())
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(no_store(Json(entries)))
@@ -259,19 +201,13 @@ pub async fn access_log(
 
 pub async fn export(
     State(portal): State<Arc<Portal>>,
-    method: Method,
-    headers: HeaderMap,
+    patient: PatientSession,
 ) -> Result<Response, ApiError> {
-    let request = patient_request(&portal, &method, &headers, Gate::Always).await?;
-    let subject_account = portal.accounts.account(request.acting.subject()).await?;
+    let acting = patient.acting(&portal, Gate::Always).await?;
+    let subject_account = portal.accounts.account(acting.subject()).await?;
     // Recorded first, so the export contains its own event.
-    request
-        .record(&portal, &subject_account, EventAction::Export)
-        .await;
-    let data = portal
-        .accounts
-        .export_own_data(request.acting.subject())
-        .await?;
+    record(&portal, &acting, &subject_account, EventAction::Export).await;
+    let data = portal.accounts.export_own_data(acting.subject()).await?;
     let body = serde_json::to_vec_pretty(&data).map_err(|e| ApiError::internal(&e))?;
     let date = portal.today();
     Ok((
@@ -291,11 +227,10 @@ pub async fn export(
 
 pub async fn children(
     State(portal): State<Arc<Portal>>,
-    method: Method,
-    headers: HeaderMap,
+    patient: PatientSession,
 ) -> Result<Response, ApiError> {
-    let request = patient_request(&portal, &method, &headers, Gate::PolicyAccepted).await?;
-    let children = portal.accounts.children(&request.me.personnummer).await?;
+    patient.acting(&portal, Gate::PolicyAccepted).await?;
+    let children = portal.accounts.children(&patient.me.personnummer).await?;
     Ok(no_store(Json(children)))
 }
 
@@ -307,23 +242,12 @@ pub struct ActingAsRequest {
 
 pub async fn acting_as(
     State(portal): State<Arc<Portal>>,
-    method: Method,
-    headers: HeaderMap,
+    patient: PatientSession,
     JsonBody(body): JsonBody<ActingAsRequest>,
 ) -> Result<Response, ApiError> {
-    // Not patient_request: the current proxy may be the very thing being ended.
-    let session = portal.session(&method, &headers, Realm::Patient).await?;
-    let me = portal.session_account(&session).await?;
-    if policy_state(&portal, me.id.as_str())
-        .await?
-        .decision_required
-    {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "policy_decision_required",
-            "take a stand on the privacy policy in force first",
-        ));
-    }
+    // The gate only, not the proxy check: the current proxy may be the very thing being ended.
+    patient.pass(&portal, Gate::PolicyAccepted).await?;
+    let PatientSession { session, me } = patient;
     let child = match &body.child {
         None => None,
         Some(input) => {

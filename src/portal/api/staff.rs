@@ -2,43 +2,24 @@
 //! patients (each a PDL access, logged before anything is read), and administrators managing
 //! staff.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use crate::portal::identity::sessions::{Realm, Session};
-use crate::portal::staff::{NewStaff, Role, StaffMember};
+use crate::portal::identity::sessions::Session;
+use crate::portal::staff::{NewStaff, Role};
 
 use super::auth::session_body;
 use super::error::{ApiError, JsonBody};
+use super::session::StaffSession;
 use super::{ClientInfo, Portal, no_store};
 
 /// The longest purpose text kept in the access log.
 const MAX_PURPOSE_CHARS: usize = 500;
-
-async fn staff_request(
-    portal: &Portal,
-    method: &Method,
-    headers: &HeaderMap,
-    role: Option<Role>,
-) -> Result<(Session, StaffMember), ApiError> {
-    let session = portal.session(method, headers, Realm::Staff).await?;
-    let member = portal.session_staff(&session).await?;
-    if let Some(role) = role
-        && member.role != role
-    {
-        return Err(ApiError::forbidden(format!(
-            "this needs the {} role",
-            role.as_str()
-        )));
-    }
-    Ok((session, member))
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,11 +29,9 @@ pub struct CareUnitBody {
 
 pub async fn care_unit(
     State(portal): State<Arc<Portal>>,
-    method: Method,
-    headers: HeaderMap,
+    StaffSession { session, member }: StaffSession,
     JsonBody(body): JsonBody<CareUnitBody>,
 ) -> Result<Response, ApiError> {
-    let (session, member) = staff_request(&portal, &method, &headers, None).await?;
     if !member.care_units.contains(&body.care_unit) {
         return Err(ApiError::invalid("care_unit", "not one of your care units"));
     }
@@ -92,20 +71,14 @@ impl PatientBody {
 
 pub async fn lookup_patient(
     State(portal): State<Arc<Portal>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
+    staff: StaffSession,
+    client: ClientInfo,
     JsonBody(body): JsonBody<PatientBody>,
 ) -> Result<Response, ApiError> {
-    let (session, member) =
-        staff_request(&portal, &method, &headers, Some(Role::Clinician)).await?;
+    staff.require(Role::Clinician)?;
     let patient = portal.parse_personnummer("personnummer", &body.personnummer)?;
     let purpose = body.purpose()?;
-    let access = portal.staff_access(
-        &member,
-        &session,
-        &ClientInfo::from_request(Some(peer), &headers, &portal.trusted_proxies),
-    );
+    let access = portal.staff_access(&staff.member, &staff.session, &client);
     let view = portal
         .accounts
         .staff_read_account(&access, &patient, purpose)
@@ -115,20 +88,14 @@ pub async fn lookup_patient(
 
 pub async fn register_patient(
     State(portal): State<Arc<Portal>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    headers: HeaderMap,
+    staff: StaffSession,
+    client: ClientInfo,
     JsonBody(body): JsonBody<PatientBody>,
 ) -> Result<Response, ApiError> {
-    let (session, member) =
-        staff_request(&portal, &method, &headers, Some(Role::Clinician)).await?;
+    staff.require(Role::Clinician)?;
     let patient = portal.parse_personnummer("personnummer", &body.personnummer)?;
     let purpose = body.purpose()?;
-    let access = portal.staff_access(
-        &member,
-        &session,
-        &ClientInfo::from_request(Some(peer), &headers, &portal.trusted_proxies),
-    );
+    let access = portal.staff_access(&staff.member, &staff.session, &client);
     let account = portal
         .accounts
         .register_for_patient(&access, &patient, purpose)
@@ -138,20 +105,18 @@ pub async fn register_patient(
 
 pub async fn list_staff(
     State(portal): State<Arc<Portal>>,
-    method: Method,
-    headers: HeaderMap,
+    staff: StaffSession,
 ) -> Result<Response, ApiError> {
-    staff_request(&portal, &method, &headers, Some(Role::Administrator)).await?;
+    staff.require(Role::Administrator)?;
     Ok(no_store(Json(portal.staff.list().await?)))
 }
 
 pub async fn create_staff(
     State(portal): State<Arc<Portal>>,
-    method: Method,
-    headers: HeaderMap,
+    staff: StaffSession,
     JsonBody(body): JsonBody<NewStaff>,
 ) -> Result<Response, ApiError> {
-    staff_request(&portal, &method, &headers, Some(Role::Administrator)).await?;
+    staff.require(Role::Administrator)?;
     let member = portal.staff.create(&body, portal.now()).await?;
     Ok(no_store((StatusCode::CREATED, Json(member))))
 }

@@ -2,6 +2,7 @@
 //! e-legitimation in development), the personnummer it yields, the population register that
 //! says who that person is, and the browser session that follows.
 
+pub mod login;
 pub mod oidc;
 pub mod personnummer;
 pub mod register;
