@@ -302,3 +302,98 @@ async fn garbage_from_one_participant_does_not_disturb_the_others() {
     assert!(pat.received.borrow().errors.is_empty());
     server.stop().await;
 }
+
+/// A token signed with the server's own secret whose claims are `base` with `changes`.
+fn signed(server: &TestServer, changes: serde_json::Value) -> String {
+    let now = now_unix();
+    let mut claims = serde_json::json!({
+        "iss": "vardrum", "aud": "vardrum-call", "sub": "anna", "name": "Anna",
+        "room": "visit-1", "role": "clinician", "exp": now + 600, "nbf": now, "iat": now,
+        "jti": "j-1",
+    });
+    for (k, v) in changes.as_object().expect("object") {
+        claims[k] = v.clone();
+    }
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&server.secret),
+    )
+    .expect("sign")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_caps_a_tokens_lifetime_and_says_what_is_wrong_in_its_own_words() {
+    let server = TestServer::start().await;
+    let now = now_unix();
+    let week = 7 * 24 * 3600;
+    let cases = [
+        // Valid for longer than 7 days, however the token counts: from nbf, from iat, from now.
+        (
+            signed(&server, serde_json::json!({ "exp": now + week + 60 })),
+            "the token is valid for longer than 7 days",
+        ),
+        (
+            signed(&server, serde_json::json!({ "iat": now - week })),
+            "the token is valid for longer than 7 days",
+        ),
+        (
+            signed(
+                &server,
+                serde_json::json!({ "nbf": now + 3600, "iat": now + 3600, "exp": now + 3600 + week }),
+            ),
+            "the token is valid for longer than 7 days",
+        ),
+        // Claims the server does not know, said without the JSON library's words.
+        (
+            signed(&server, serde_json::json!({ "role": "doctor" })),
+            "the claim role must be patient, clinician or guest",
+        ),
+        (
+            signed(&server, serde_json::json!({ "kind": 2 })),
+            "the claim kind must be visit or group",
+        ),
+        (
+            "e30.e30.".to_string(),
+            "the token's header or claims are not the JSON expected",
+        ),
+        (
+            "not-a-token".to_string(),
+            "not a JSON Web Token (three base64url parts: header, claims, signature)",
+        ),
+    ];
+    for (token, expected) in cases {
+        let mut c = connect(&server).await;
+        c.send(&join_msg("visit-1", token)).await.unwrap();
+        match c.recv().await.expect("a message") {
+            ServerMessage::Error {
+                code,
+                message,
+                fatal,
+            } => {
+                assert_eq!(code, ErrorCode::TokenInvalid, "{expected}");
+                assert!(fatal, "{expected}");
+                assert!(message.contains(expected), "{message:?}, not {expected:?}");
+                assert!(
+                    !message.contains("JSON error") && !message.contains("variant"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected token_invalid for {expected}, got {other:?}"),
+        }
+        expect_close(&mut c, 4001).await;
+    }
+    // A token of exactly 7 days joins.
+    let mut c = connect(&server).await;
+    c.send(&join_msg(
+        "visit-1",
+        signed(&server, serde_json::json!({ "exp": now + week })),
+    ))
+    .await
+    .unwrap();
+    assert!(matches!(
+        c.recv().await.expect("a message"),
+        ServerMessage::Joined { .. }
+    ));
+    server.stop().await;
+}

@@ -1006,6 +1006,39 @@ async fn bad_input_gets_a_code_and_the_field_and_changes_nothing(db: Option<&str
             "unknown_field",
             Some("settings.x"),
         ),
+        // A wrong JSON type on an enum field is a type error at that field, as on any other.
+        (
+            json!({ "settings": { "notify_sms": false, "notify_email": false, "language": 7 } }),
+            "invalid_type",
+            Some("settings.language"),
+        ),
+        (
+            json!({ "settings": { "notify_sms": false, "notify_email": false, "language": ["sv"] } }),
+            "invalid_type",
+            Some("settings.language"),
+        ),
+        // Invisible and bidirectional-override characters hide or reorder a name for whoever
+        // reads it: refused like control characters.
+        (
+            json!({ "given_name": "El\u{200B}sa" }),
+            "invalid_field",
+            Some("given_name"),
+        ),
+        (
+            json!({ "given_name": "\u{FEFF}Elsa" }),
+            "invalid_field",
+            Some("given_name"),
+        ),
+        (
+            json!({ "family_name": "Test\u{202E}nossT" }),
+            "invalid_field",
+            Some("family_name"),
+        ),
+        (
+            json!({ "family_name": "Tests\u{2028}son" }),
+            "invalid_field",
+            Some("family_name"),
+        ),
     ];
     for (change, code, field) in cases {
         let mut body = good.clone();
@@ -1045,6 +1078,33 @@ async fn bad_input_gets_a_code_and_the_field_and_changes_nothing(db: Option<&str
     assert_eq!(
         error_code(&malformed.json().await.expect("json")).0,
         "malformed_json"
+    );
+    // Every documented body is a JSON object; an array in the profile's field order, which
+    // serde alone would read field by field, is refused and changes nothing.
+    for not_an_object in [
+        r#"["Elsa","Arrayson",null,null,{"notify_sms":false,"notify_email":false,"language":"en"}]"#,
+        r#""Elsa""#,
+        "null",
+    ] {
+        let answer = raw(not_an_object, "application/json")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{not_an_object}");
+        assert_eq!(
+            error_code(&answer.json().await.expect("json")),
+            ("invalid_type", None),
+            "{not_an_object}"
+        );
+    }
+    // Messages say what the field takes, in our words, without echoing the value sent.
+    let mut french = good.clone();
+    french["settings"]["language"] = json!("fr");
+    let (_, answer) = elsa.put("me", french).await;
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("sv") && !message.contains("fr") && !message.contains("variant"),
+        "{message}"
     );
     let form = raw("given_name=x", "application/x-www-form-urlencoded")
         .send()

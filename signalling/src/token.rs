@@ -191,16 +191,25 @@ impl TokenVerifier {
 
     /// Verifies `token` for entry to `room` at time `now_unix`.
     pub fn verify(&self, token: &str, room: &str, now_unix: u64) -> Result<JoinClaims, TokenError> {
-        let data = jsonwebtoken::decode::<JoinClaims>(token, &self.key, &self.validation)
-            .map_err(|e| TokenError::Invalid(e.to_string()))?;
-        let claims = data.claims;
+        // Decoded as JSON first, so that a claim of the wrong type or value can be named in
+        // our own words rather than in the JWT or JSON library's.
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.key, &self.validation)
+            .map_err(|e| TokenError::Invalid(describe(&e)))?;
+        let claims: JoinClaims = serde_json::from_value(data.claims.clone())
+            .map_err(|_| TokenError::Invalid(claim_at_fault(&data.claims)))?;
         validate_text("sub", &claims.sub).map_err(TokenError::Invalid)?;
         validate_text("name", &claims.name).map_err(TokenError::Invalid)?;
         validate_room_id(&claims.room).map_err(TokenError::Invalid)?;
         if let Some(b) = &claims.booking {
             validate_booking_id(b).map_err(TokenError::Invalid)?;
         }
-        if claims.exp.saturating_sub(claims.nbf) > MAX_TOKEN_LIFETIME_SECS {
+        // The cap holds however the token states its times: from when it becomes valid, from
+        // when it was issued, and from now (with the clock difference allowed for `nbf`), so
+        // no token from any minter opens a room for longer than an ended visit is remembered.
+        if claims.exp.saturating_sub(claims.nbf) > MAX_TOKEN_LIFETIME_SECS
+            || claims.exp.saturating_sub(claims.iat) > MAX_TOKEN_LIFETIME_SECS
+            || claims.exp.saturating_sub(now_unix) > MAX_TOKEN_LIFETIME_SECS + NBF_LEEWAY_SECS
+        {
             return Err(TokenError::Invalid(
                 "the token is valid for longer than 7 days".into(),
             ));
@@ -216,6 +225,68 @@ impl TokenVerifier {
         }
         Ok(claims)
     }
+}
+
+/// What is wrong with a token the JWT library refused, in our words (its own name the library's
+/// internals: "JSON error: ...", "Base64 error: ...").
+fn describe(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
+            "not a JSON Web Token (three base64url parts: header, claims, signature)".into()
+        }
+        ErrorKind::Json(_) => "the token's header or claims are not the JSON expected".into(),
+        ErrorKind::InvalidSignature => "the signature does not match".into(),
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            "not signed with HS256".into()
+        }
+        // The library also calls a time claim that is not a number missing.
+        ErrorKind::MissingRequiredClaim(claim) if claim == "exp" || claim == "nbf" => {
+            format!("the claim {claim} is missing or not a whole number of seconds")
+        }
+        ErrorKind::MissingRequiredClaim(claim) => format!("the claim {claim} is missing"),
+        ErrorKind::InvalidIssuer => format!("the claim iss is not {ISSUER}"),
+        ErrorKind::InvalidAudience => format!("the claim aud is not {AUDIENCE}"),
+        ErrorKind::InvalidSubject => "the claim sub is not accepted".into(),
+        _ => "the token cannot be read".into(),
+    }
+}
+
+/// The first claim of a signed token that does not read as its type, said in our words.
+fn claim_at_fault(claims: &serde_json::Value) -> String {
+    use serde::de::DeserializeOwned;
+    use serde_json::Value;
+    fn reads<T: DeserializeOwned>(v: &Value) -> bool {
+        serde_json::from_value::<T>(v.clone()).is_ok()
+    }
+    let Some(map) = claims.as_object() else {
+        return "the claims are not a JSON object".into();
+    };
+    /// A claim, whether it is required, whether a value reads as its type, what it must be.
+    type Check = (&'static str, bool, fn(&Value) -> bool, &'static str);
+    let checks: [Check; 12] = [
+        ("iss", true, reads::<String>, "a string"),
+        ("aud", true, reads::<String>, "a string"),
+        ("sub", true, reads::<String>, "a string"),
+        ("name", true, reads::<String>, "a string"),
+        ("room", true, reads::<String>, "a string"),
+        ("role", true, reads::<Role>, "patient, clinician or guest"),
+        ("kind", false, reads::<RoomKind>, "visit or group"),
+        ("booking", false, reads::<Option<String>>, "a string"),
+        ("exp", true, reads::<u64>, "a whole number of seconds"),
+        ("nbf", true, reads::<u64>, "a whole number of seconds"),
+        ("iat", true, reads::<u64>, "a whole number of seconds"),
+        ("jti", true, reads::<String>, "a string"),
+    ];
+    for (claim, required, ok, expected) in checks {
+        match map.get(claim) {
+            None if required => return format!("the claim {claim} is missing"),
+            None => {}
+            Some(v) if !ok(v) => return format!("the claim {claim} must be {expected}"),
+            Some(_) => {}
+        }
+    }
+    "the claims are not the ones a join token carries".into()
 }
 
 #[cfg(test)]
@@ -307,6 +378,90 @@ mod tests {
             v.verify(&sign(long), "visit-42", NOW),
             Err(TokenError::Invalid(_))
         ));
+        // The cap also counts from when the token was issued and from now.
+        let seven_days = Err(TokenError::Invalid(
+            "the token is valid for longer than 7 days".into(),
+        ));
+        let mut from_iat = base.clone();
+        from_iat["iat"] = (NOW - MAX_TOKEN_LIFETIME_SECS).into();
+        assert_eq!(v.verify(&sign(from_iat), "visit-42", NOW), seven_days);
+        let mut from_now = base.clone();
+        from_now["nbf"] = (NOW + 30).into();
+        from_now["iat"] = (NOW + 30).into();
+        from_now["exp"] = (NOW + 30 + MAX_TOKEN_LIFETIME_SECS).into();
+        assert!(v.verify(&sign(from_now.clone()), "visit-42", NOW).is_ok());
+        from_now["nbf"] = (NOW + 61).into();
+        from_now["iat"] = (NOW + 61).into();
+        from_now["exp"] = (NOW + 61 + MAX_TOKEN_LIFETIME_SECS).into();
+        assert_eq!(v.verify(&sign(from_now), "visit-42", NOW), seven_days);
+    }
+
+    #[test]
+    fn a_refused_token_is_explained_in_our_words() {
+        let v = TokenVerifier::new(SECRET);
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(SECRET),
+            )
+            .unwrap()
+        };
+        let base = serde_json::json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "a", "name": "A",
+            "room": "visit-42", "role": "patient", "exp": NOW + 60, "nbf": NOW, "iat": NOW,
+            "jti": "j"});
+        let with = |claim: &str, value: serde_json::Value| {
+            let mut c = base.clone();
+            c[claim] = value;
+            sign(c)
+        };
+        let without = |claim: &str| {
+            let mut c = base.clone();
+            c.as_object_mut().unwrap().remove(claim);
+            sign(c)
+        };
+        let cases = [
+            (
+                with("role", "doctor".into()),
+                "the claim role must be patient, clinician or guest",
+            ),
+            (
+                with("kind", 7.into()),
+                "the claim kind must be visit or group",
+            ),
+            (
+                with("exp", "soon".into()),
+                "the claim exp is missing or not a whole number of seconds",
+            ),
+            (
+                with("iat", "soon".into()),
+                "the claim iat must be a whole number of seconds",
+            ),
+            (without("jti"), "the claim jti is missing"),
+            (without("aud"), "the claim aud is missing"),
+            (
+                with("aud", "elsewhere".into()),
+                "the claim aud is not vardrum-call",
+            ),
+            (
+                "not-a-token".into(),
+                "not a JSON Web Token (three base64url parts: header, claims, signature)",
+            ),
+        ];
+        for (token, expected) in cases {
+            let why = match v.verify(&token, "visit-42", NOW) {
+                Err(TokenError::Invalid(why)) => why,
+                other => panic!("{expected}: {other:?}"),
+            };
+            assert_eq!(why, expected);
+        }
+        let forged = TokenIssuer::new(b"another secret of 32 bytes or more")
+            .mint(&grant(), NOW, 60)
+            .unwrap();
+        assert_eq!(
+            v.verify(&forged, "visit-42", NOW),
+            Err(TokenError::Invalid("the signature does not match".into()))
+        );
     }
 
     #[test]

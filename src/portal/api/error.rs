@@ -253,7 +253,24 @@ pub fn body_too_large() -> ApiError {
 }
 
 /// Parses JSON into `T`, turning serde's errors into the API's codes with the field's path.
+/// Every body the API documents is a JSON object: anything else (an array, which serde would
+/// otherwise read into a struct field by field, a string, a number) is `invalid_type`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Syntactically valid JSON first, so that every later failure is about the content.
+    let shape: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "the body is not valid JSON",
+        )
+    })?;
+    if !shape.is_object() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_type",
+            "the body must be a JSON object",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     let value = result.map_err(|e| {
@@ -287,7 +304,16 @@ fn classify(path: &str, e: &serde_json::Error) -> ApiError {
         }
     };
     match e.classify() {
-        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+        // The body is valid JSON (checked before), so a "syntax" error here is serde_json
+        // meeting a value of the wrong kind where an enum wants a string (an enum's
+        // deserialiser reports that as a syntax error): a type error at `path`.
+        Category::Syntax | Category::Eof => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_type",
+            "this field has the wrong JSON type",
+        )
+        .field(path.to_owned()),
+        Category::Io => ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_json",
             "the body is not valid JSON",
@@ -313,9 +339,16 @@ fn classify(path: &str, e: &serde_json::Error) -> ApiError {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_type",
-                    strip_position(&message),
+                    "this field has the wrong JSON type",
                 )
                 .field(path.to_owned())
+            } else if message.starts_with("unknown variant") {
+                // serde's text echoes the value sent; say only what the field takes.
+                let expected = strip_position(&message)
+                    .split_once(", expected ")
+                    .map(|(_, e)| format!("must be {e}"))
+                    .unwrap_or_else(|| "not one of the values this field takes".into());
+                ApiError::invalid(path.to_owned(), expected)
             } else {
                 ApiError::invalid(path.to_owned(), strip_position(&message))
             }
@@ -386,6 +419,10 @@ mod tests {
         );
         let e = err(r#"{"name":"a","settings":{"language":"sv"}} x"#);
         assert_eq!(e.code, "malformed_json");
+        for not_an_object in [r#"["a",{"language":"sv"}]"#, r#""a""#, "7", "null"] {
+            let e = err(not_an_object);
+            assert_eq!((e.code, e.field), ("invalid_type", None), "{not_an_object}");
+        }
         assert!(parse_json::<Outer>(br#"{"name":"a","settings":{"language":"sv"}}"#).is_ok());
     }
 }

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
+use crate::portal::accounts::contact::is_invisible;
 use crate::portal::identity::sessions::Session;
 use crate::portal::staff::{NewStaff, Role};
 
@@ -58,10 +59,13 @@ impl PatientBody {
     fn purpose(&self) -> Result<Option<&str>, ApiError> {
         match self.purpose.as_deref().map(str::trim) {
             None | Some("") => Ok(None),
-            Some(p) if p.chars().count() > MAX_PURPOSE_CHARS || p.chars().any(char::is_control) => {
+            Some(p)
+                if p.chars().count() > MAX_PURPOSE_CHARS
+                    || p.chars().any(|c| c.is_control() || is_invisible(c)) =>
+            {
                 Err(ApiError::invalid(
                     "purpose",
-                    "too long or contains control characters",
+                    "too long or contains control or invisible characters",
                 ))
             }
             Some(p) => Ok(Some(p)),

@@ -331,6 +331,26 @@ impl Client {
         {
             return Err(OidcError::InvalidToken("issued in the future".into()));
         }
+        // OpenID Connect Core 3.1.3.7, steps 4 and 5: a token for several audiences must name
+        // the party it was issued to (`azp`), and whenever `azp` is there it must be us; else
+        // a token issued to another client that merely lists us could log someone in here.
+        let audiences = match claims.get("aud") {
+            Some(serde_json::Value::Array(list)) => list.len(),
+            _ => 1,
+        };
+        match claims.get("azp") {
+            Some(azp) if azp.as_str() != Some(self.config.client_id.as_str()) => {
+                return Err(OidcError::InvalidToken(
+                    "issued to another party (azp)".into(),
+                ));
+            }
+            None if audiences > 1 => {
+                return Err(OidcError::InvalidToken(
+                    "several audiences and no azp".into(),
+                ));
+            }
+            _ => {}
+        }
         if claims.get("nonce").and_then(|v| v.as_str()) != Some(nonce) {
             return Err(OidcError::InvalidToken("nonce does not match".into()));
         }
@@ -599,6 +619,16 @@ mod tests {
                 changed("aud", json!(["another-client", "a-third"])),
                 "InvalidAudience",
             ),
+            (
+                "several audiences and no azp",
+                changed("aud", json!([CLIENT_ID, "another-client"])),
+                "several audiences and no azp",
+            ),
+            (
+                "issued to another party",
+                changed("azp", json!("another-client")),
+                "azp",
+            ),
             // Without these required, the library skips the issuer and audience checks.
             ("no issuer", without("iss"), "Missing required claim: iss"),
             ("no audience", without("aud"), "Missing required claim: aud"),
@@ -619,6 +649,14 @@ mod tests {
             let why = refusal(&client, &sign(&key, &claims)).await;
             assert!(why.contains(expected), "{case}: refused with {why:?}");
         }
+
+        // Several audiences are fine when the token says it was issued to us.
+        let mut ours = changed("aud", json!([CLIENT_ID, "another-client"]));
+        ours.insert("azp".into(), json!(CLIENT_ID));
+        client
+            .verify_id_token(&sign(&key, &ours), NONCE)
+            .await
+            .expect("several audiences, issued to us");
 
         // Within the leeway is clock skew, not expiry.
         client

@@ -126,10 +126,14 @@ fn check_text(field: &'static str, value: &str) -> Result<(), StaffError> {
             reason: "must not be empty",
         });
     }
-    if trimmed.chars().count() > MAX_TEXT || trimmed.chars().any(char::is_control) {
+    if trimmed.chars().count() > MAX_TEXT
+        || trimmed
+            .chars()
+            .any(|c| c.is_control() || crate::portal::accounts::contact::is_invisible(c))
+    {
         return Err(StaffError::Invalid {
             field,
-            reason: "too long or contains control characters",
+            reason: "too long or contains control or invisible characters",
         });
     }
     Ok(())
