@@ -7,6 +7,8 @@
 //!     │               register, browser sessions, and what a login means (login.rs)
 //!     ├─▶ accounts/   a patient's account, contact details, guardians acting for children,
 //!     │               and the account's event history
+//!     ├─▶ bookings/   slots care units publish, bookings, digital drop-in, and joining a
+//!     │               digital booking's video room
 //!     ├─▶ audit/      the PDL access log (staff and system reads of a patient's data)
 //!     ├─▶ staff/      clinicians and administrators and their care units
 //!     └─▶ region/     the region's policy file and decisions on its privacy policy

@@ -33,7 +33,7 @@ pub async fn care_unit(
     StaffSession { session, member }: StaffSession,
     JsonBody(body): JsonBody<CareUnitBody>,
 ) -> Result<Response, ApiError> {
-    if !member.care_units.contains(&body.care_unit) {
+    if !member.works_in(&body.care_unit) {
         return Err(ApiError::invalid("care_unit", "not one of your care units"));
     }
     portal

@@ -127,11 +127,7 @@ impl Logins<'_> {
             .ok_or(LoginError::NotStaff)?;
         let (token, _) = self
             .sessions
-            .create(
-                Realm::Staff,
-                &member.id,
-                member.care_units.first().map(String::as_str),
-            )
+            .create(Realm::Staff, &member.id, member.first_care_unit())
             .await
             .map_err(|e| internal(Realm::Staff, "session", &e))?;
         Ok(token)

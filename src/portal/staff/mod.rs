@@ -48,6 +48,19 @@ pub struct StaffMember {
     pub care_units: Vec<String>,
 }
 
+impl StaffMember {
+    /// Whether the member may work in `care_unit`: only in the units an administrator gave
+    /// them, since the active care unit is what the access log records for every read.
+    pub fn works_in(&self, care_unit: &str) -> bool {
+        self.care_units.iter().any(|u| u == care_unit)
+    }
+
+    /// The care unit a fresh login starts in: the first one listed.
+    pub fn first_care_unit(&self) -> Option<&str> {
+        self.care_units.first().map(String::as_str)
+    }
+}
+
 /// A new staff member, as an administrator enters it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
