@@ -124,7 +124,7 @@ impl Server {
             None => format!("http://{http_addr}/"),
         };
 
-        let built = Portal::build(&config, &base_url, db.clone(), clock.clone()).await?;
+        let built = Portal::build(&config, &base_url, db.clone(), clock.clone(), &secret).await?;
         let video = built.portal.region.video;
         let (lifecycle_tx, lifecycle_rx) = mpsc::unbounded_channel();
         let sfu = Sfu::start(SfuConfig {

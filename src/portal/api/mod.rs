@@ -3,6 +3,7 @@
 //! cookie, CSRF checks, and the client's address and user agent for the access log.
 
 mod auth;
+mod bookings;
 pub mod error;
 mod patient;
 pub mod session;
@@ -22,9 +23,11 @@ use axum::routing::{get, post, put};
 use crate::clock::Clock;
 use crate::config::{Config, Mode, OidcConfig};
 use crate::db::Db;
+use vardrum_signalling::TokenIssuer;
 
 use super::accounts::{Account, Accounts, StaffAccess};
 use super::audit::Actor;
+use super::bookings::{BookingPolicy, Bookings};
 use super::identity::oidc::{self, ClientConfig};
 use super::identity::personnummer::{Date, Personnummer};
 use super::identity::register::{FileRegister, FileRegisterError, PopulationRegister};
@@ -48,6 +51,9 @@ pub struct Portal {
     pub accounts: Accounts,
     pub staff: Staff,
     pub sessions: Sessions,
+    pub bookings: Bookings,
+    /// Mints the join tokens a booking's Join answers with (the server's signing secret).
+    pub issuer: TokenIssuer,
     pub patient_oidc: oidc::Client,
     pub staff_oidc: oidc::Client,
     /// Cookies carry `Secure` (always, except plain-HTTP development).
@@ -95,12 +101,13 @@ pub struct Built {
 
 impl Portal {
     /// Loads the region, the register and the identity providers for a server reachable at
-    /// `base_url`.
+    /// `base_url`; `token_secret` signs the join tokens minted from bookings.
     pub async fn build(
         config: &Config,
         base_url: &str,
         db: Db,
         clock: Arc<dyn Clock>,
+        token_secret: &[u8],
     ) -> Result<Built, PortalError> {
         let region = Arc::new(RegionConfig::load(&config.portal.region)?);
         let register_path = config
@@ -180,6 +187,9 @@ impl Portal {
             accounts: Accounts::new(db.clone(), register, region.clone(), clock.clone()),
             staff,
             sessions: Sessions::new(db.clone(), clock.clone(), lifetimes),
+            // The region file has no [bookings] section yet: the domain's defaults.
+            bookings: Bookings::new(db.clone(), clock.clone(), BookingPolicy::default()),
+            issuer: TokenIssuer::new(token_secret),
             patient_oidc: oidc::Client::new(patient_config, db.clone(), clock.clone()),
             staff_oidc: oidc::Client::new(staff_config, db.clone(), clock.clone()),
             db,
@@ -465,6 +475,7 @@ mod tests {
             base_url,
             db,
             Arc::new(ManualClock::new(1_773_576_000)),
+            b"a-test-secret-of-enough-length-0123456789",
         )
         .await
         .expect("portal builds")
@@ -645,6 +656,12 @@ pub fn router(built: &Built) -> Router {
         .route("/me/export", get(patient::export))
         .route("/me/children", get(patient::children))
         .route("/acting-as", put(patient::acting_as))
+        .route("/slots", get(bookings::open_slots))
+        .route("/bookings", get(bookings::my_bookings).post(bookings::book))
+        .route("/bookings/{id}", get(bookings::my_booking))
+        .route("/bookings/{id}/reschedule", post(bookings::reschedule))
+        .route("/bookings/{id}/cancel", post(bookings::cancel))
+        .route("/bookings/{id}/join", post(bookings::join))
         .route("/staff/care-unit", put(staff::care_unit))
         .route("/staff/patients/lookup", post(staff::lookup_patient))
         .route("/staff/patients", post(staff::register_patient))

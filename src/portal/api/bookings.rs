@@ -1,0 +1,267 @@
+//! The bookings API: patients (or a guardian acting for a child) browse a care unit's open
+//! slots, book, list, reschedule and cancel their bookings, and join a digital booking's video
+//! room, which mints a short-lived join token there and then. The domain
+//! ([`crate::portal::bookings`]) decides everything; this file reads requests, maps each
+//! [`BookingError`] to its status with the domain's stable `code()`, and shapes answers.
+//! Booking times come as Unix seconds and as Europe/Stockholm wall-clock time with its offset.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+
+use crate::portal::bookings::time::{self, TimeError};
+use crate::portal::bookings::{BookingError, Joiner, LocalTime};
+use crate::portal::identity::sessions::Realm;
+
+use super::error::{ApiError, JsonBody};
+use super::session::{Gate, PatientSession, StaffSession};
+use super::{ClientInfo, Portal, no_store};
+
+impl From<BookingError> for ApiError {
+    fn from(e: BookingError) -> Self {
+        let code = e.code();
+        let status = match &e {
+            BookingError::Invalid { field, reason } => {
+                return ApiError::invalid(*field, *reason);
+            }
+            BookingError::Time(TimeError::ZoneUnavailable)
+            | BookingError::Corrupt(_)
+            | BookingError::Audit(_)
+            | BookingError::Database(_) => return ApiError::internal(&e),
+            BookingError::Time(_) => StatusCode::BAD_REQUEST,
+            BookingError::NotAClinicianOfUnit { .. } => {
+                return ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string())
+                    .field("clinicians");
+            }
+            BookingError::NoAccount | BookingError::SlotInPast => StatusCode::UNPROCESSABLE_ENTITY,
+            BookingError::NotClinician
+            | BookingError::WrongCareUnit
+            | BookingError::NotYourBooking => StatusCode::FORBIDDEN,
+            BookingError::SlotNotFound
+            | BookingError::BookingNotFound
+            | BookingError::QueueNotFound => StatusCode::NOT_FOUND,
+            BookingError::SlotFull
+            | BookingError::SlotHasBookings
+            | BookingError::AlreadyBooked
+            | BookingError::Overlapping { .. }
+            | BookingError::BookingEnded
+            | BookingError::TooLateToChange
+            | BookingError::NotStarted
+            | BookingError::NotDigital
+            | BookingError::JoinNotOpen { .. }
+            | BookingError::JoinClosed
+            | BookingError::QueueNotOpen
+            | BookingError::AlreadyQueued
+            | BookingError::NotQueued
+            | BookingError::QueueEmpty
+            | BookingError::Conflict => StatusCode::CONFLICT,
+        };
+        // The domain's messages name no person; JoinNotOpen's instant reads better as a
+        // Stockholm wall-clock time than as Unix seconds.
+        let message = match &e {
+            BookingError::JoinNotOpen { opens_at } => match time::to_local(*opens_at) {
+                Ok(t) => format!("the visit can be joined from {t}"),
+                Err(_) => e.to_string(),
+            },
+            _ => e.to_string(),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+/// A query string of `name=value` pairs, each name at most once and only the names allowed.
+fn query_pairs(
+    raw: Option<&str>,
+    allowed: &[&'static str],
+) -> Result<Vec<(&'static str, String)>, ApiError> {
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        let Some(known) = allowed.iter().find(|a| **a == name) else {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_field",
+                "a query parameter this endpoint does not take",
+            )
+            .field(name.into_owned()));
+        };
+        if out.iter().any(|(n, _)| n == known) {
+            return Err(ApiError::invalid(*known, "given more than once"));
+        }
+        out.push((known, value.into_owned()));
+    }
+    Ok(out)
+}
+
+fn required(pairs: &[(&'static str, String)], name: &'static str) -> Result<String, ApiError> {
+    pairs
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "missing_field",
+                format!("the query parameter {name} is required"),
+            )
+            .field(name)
+        })
+}
+
+/// A Stockholm wall-clock time from a request, the field named when it is refused.
+fn local_time(field: &'static str, input: &str) -> Result<i64, ApiError> {
+    time::parse_local_to_unix(input).map_err(|e| ApiError::from(BookingError::from(e)).field(field))
+}
+
+/// `GET /slots?care_unit=&from=&to=`: what the person can book in a care unit.
+pub async fn open_slots(
+    State(portal): State<Arc<Portal>>,
+    patient: PatientSession,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    patient.acting(&portal, Gate::PolicyAccepted).await?;
+    let pairs = query_pairs(raw.as_deref(), &["care_unit", "from", "to"])?;
+    let care_unit = required(&pairs, "care_unit")?;
+    let from = local_time("from", &required(&pairs, "from")?)?;
+    let to = local_time("to", &required(&pairs, "to")?)?;
+    let slots = portal.bookings.open_slots(&care_unit, from, to).await?;
+    Ok(no_store(Json(slots)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotChoice {
+    slot_id: String,
+}
+
+/// `POST /bookings {slot_id}`: the person books a place.
+pub async fn book(
+    State(portal): State<Arc<Portal>>,
+    patient: PatientSession,
+    JsonBody(body): JsonBody<SlotChoice>,
+) -> Result<Response, ApiError> {
+    let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
+    let booking = portal.bookings.book(&acting, &body.slot_id).await?;
+    Ok(no_store((StatusCode::CREATED, Json(booking))))
+}
+
+/// `GET /bookings`: the person's bookings, ended ones included.
+pub async fn my_bookings(
+    State(portal): State<Arc<Portal>>,
+    patient: PatientSession,
+) -> Result<Response, ApiError> {
+    let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
+    Ok(no_store(Json(portal.bookings.my_bookings(&acting).await?)))
+}
+
+/// `GET /bookings/{id}`.
+pub async fn my_booking(
+    State(portal): State<Arc<Portal>>,
+    patient: PatientSession,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
+    Ok(no_store(Json(
+        portal.bookings.my_booking(&acting, &id).await?,
+    )))
+}
+
+/// `POST /bookings/{id}/reschedule {slot_id}`: same booking, another slot of the same unit.
+pub async fn reschedule(
+    State(portal): State<Arc<Portal>>,
+    patient: PatientSession,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<SlotChoice>,
+) -> Result<Response, ApiError> {
+    let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
+    let booking = portal
+        .bookings
+        .reschedule(&acting, &id, &body.slot_id)
+        .await?;
+    Ok(no_store(Json(booking)))
+}
+
+/// `POST /bookings/{id}/cancel`.
+pub async fn cancel(
+    State(portal): State<Arc<Portal>>,
+    patient: PatientSession,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
+    Ok(no_store(Json(portal.bookings.cancel(&acting, &id).await?)))
+}
+
+/// The session of a join: the booking's patient (or guardian), or one of its clinicians.
+pub enum JoinSession {
+    Patient(PatientSession),
+    Staff(StaffSession),
+}
+
+impl FromRequestParts<Arc<Portal>> for JoinSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        portal: &Arc<Portal>,
+    ) -> Result<Self, Self::Rejection> {
+        let session = portal.any_session(&parts.method, &parts.headers).await?;
+        Ok(match session.realm {
+            Realm::Patient => {
+                let me = portal.session_account(&session).await?;
+                JoinSession::Patient(PatientSession { session, me })
+            }
+            Realm::Staff => {
+                let member = portal.session_staff(&session).await?;
+                JoinSession::Staff(StaffSession { session, member })
+            }
+        })
+    }
+}
+
+/// What Join answers: the token, and the call page's URL carrying it in the fragment (the
+/// form `vardrum token` prints), so the page opens the visit without the token reaching a log.
+#[derive(Debug, Serialize)]
+pub struct Joined {
+    token: String,
+    url: String,
+    room: String,
+    /// Unix seconds.
+    expires_at: i64,
+    expires: LocalTime,
+}
+
+/// `POST /bookings/{id}/join`: a join token for the booking's video room, inside the window.
+pub async fn join(
+    State(portal): State<Arc<Portal>>,
+    who: JoinSession,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let permit = match &who {
+        JoinSession::Patient(patient) => {
+            let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
+            portal.bookings.join(Joiner::Patient(&acting), &id).await?
+        }
+        JoinSession::Staff(staff) => {
+            let access = portal.staff_access(&staff.member, &staff.session, &client);
+            portal.bookings.join(Joiner::Staff(&access), &id).await?
+        }
+    };
+    let now = portal.clock.now_unix();
+    let token = permit
+        .mint(&portal.issuer, now)
+        .map_err(|e| ApiError::internal(&e))?;
+    let room = permit.grant.room.clone();
+    let body = Joined {
+        url: format!("{}call/{room}#token={token}", portal.base_url),
+        token,
+        room,
+        expires_at: permit.expires_at,
+        expires: time::to_local(permit.expires_at).map_err(BookingError::from)?,
+    };
+    Ok(no_store(Json(body)))
+}

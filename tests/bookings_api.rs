@@ -1,0 +1,758 @@
+//! Bookings through the portal's HTTP API, as the pages and outside clients use it, on SQLite
+//! (always) and PostgreSQL (when `VARDRUM_TEST_POSTGRES` names a server; required in CI):
+//! browsing a unit's open slots, booking, rescheduling and cancelling as a patient and as a
+//! guardian, the last place raced for by concurrent requests, Join minting a short-lived token
+//! whose claims are decoded and checked, a clinician's join landing in the patient's access log,
+//! and every refusal answered with its status and code while changing nothing.
+
+mod common;
+mod dbsupport;
+mod portalsupport;
+
+use std::sync::Arc;
+
+use common::TestServer;
+use dbsupport::{PgDatabase, on_both_databases};
+use portalsupport::Browser;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use vardrum::clock::ManualClock;
+use vardrum::portal::accounts::StaffAccess;
+use vardrum::portal::audit::Actor;
+use vardrum::portal::bookings::{NewSlot, SlotKind, SlotMode};
+use vardrum_signalling::token::TokenVerifier;
+
+// Skatteverket test numbers only (config/dev/population-register.json).
+const ELSA: &str = "199006022397";
+const ERIK: &str = "199602292386";
+/// Elsa's son, born 2016-02-29.
+const LEO: &str = "201602292383";
+const CLINICIAN: &str = "dev-clinician-anna";
+/// Anna's first care unit: the one a staff login starts in.
+const UNIT: &str = "Hälsocentral Testvik";
+
+/// 2026-03-15T12:00:00Z, 13:00 in Stockholm (winter time, +01:00).
+const T0: u64 = 1_773_576_000;
+
+on_both_databases!(
+    a_patient_browses_books_reschedules_and_cancels,
+    a_guardian_books_for_a_child,
+    refusals_have_their_status_and_code_and_change_nothing,
+    the_last_place_goes_to_exactly_one_of_concurrent_requests,
+    join_mints_a_short_lived_token_inside_the_window_only,
+    every_state_changing_bookings_route_needs_the_csrf_token,
+);
+
+struct Portal {
+    server: TestServer,
+    clock: Arc<ManualClock>,
+    base: String,
+}
+
+impl Portal {
+    async fn start(database_url: Option<&str>) -> Self {
+        let clock = Arc::new(ManualClock::new(T0));
+        let url = database_url.map(str::to_owned);
+        let server = TestServer::start_with_clock(|c| c.database_url = url, clock.clone()).await;
+        let base = server.server().base_url.clone();
+        Self {
+            server,
+            clock,
+            base,
+        }
+    }
+
+    fn db(&self) -> &vardrum::db::Db {
+        &self.server.server().state.db
+    }
+
+    async fn logged_in(&self, realm: &str, subject: &str) -> Browser {
+        let mut b = Browser::new(&self.base);
+        let landing = b.login(realm, subject).await;
+        assert!(!landing.contains("error="), "login as {subject}: {landing}");
+        b
+    }
+
+    async fn patient(&self, personnummer: &str) -> Browser {
+        self.logged_in("patient", &format!("test-{personnummer}"))
+            .await
+    }
+
+    async fn staff_id(&self, subject: &str) -> String {
+        let (id,): (String,) = sqlx::query_as("SELECT id FROM staff WHERE subject = $1")
+            .bind(subject)
+            .fetch_one(self.db().pool())
+            .await
+            .expect("staff member");
+        id
+    }
+
+    /// Publishes a slot of UNIT with Anna as its clinician, through the domain.
+    async fn slot(&self, kind: SlotKind, mode: SlotMode, starts: &str, ends: &str) -> String {
+        let anna = self.staff_id(CLINICIAN).await;
+        let access = StaffAccess {
+            actor: Actor::staff(anna.clone(), "clinician", UNIT),
+            client_ip: None,
+            user_agent: None,
+        };
+        let new = NewSlot {
+            kind,
+            place: (kind == SlotKind::Physical).then(|| "Mottagningen, rum 4".to_owned()),
+            mode,
+            capacity: (mode == SlotMode::Group).then_some(3),
+            starts: starts.into(),
+            ends: ends.into(),
+            clinicians: vec![anna],
+        };
+        self.server
+            .server()
+            .state
+            .portal
+            .bookings
+            .publish_slot(&access, &new)
+            .await
+            .expect("slot published")
+            .id
+    }
+
+    async fn video_slot(&self, starts: &str, ends: &str) -> String {
+        self.slot(SlotKind::Digital, SlotMode::Single, starts, ends)
+            .await
+    }
+
+    /// Every booking and slot row, one line each, to prove a request changed nothing.
+    async fn state(&self) -> Vec<String> {
+        let slots: Vec<(String, i64, Option<i64>)> =
+            sqlx::query_as("SELECT id, booked, withdrawn_at FROM booking_slots ORDER BY id")
+                .fetch_all(self.db().pool())
+                .await
+                .expect("slots");
+        let bookings: Vec<(String, String, String, Option<i64>, i64)> = sqlx::query_as(
+            "SELECT id, slot_id, status, ended_at, updated_at FROM bookings ORDER BY id",
+        )
+        .fetch_all(self.db().pool())
+        .await
+        .expect("bookings");
+        let mut out: Vec<String> = slots.iter().map(|s| format!("{s:?}")).collect();
+        out.extend(bookings.iter().map(|b| format!("{b:?}")));
+        out
+    }
+
+    async fn stop(self) {
+        self.server.stop().await;
+    }
+}
+
+fn code(body: &Value) -> (&str, Option<&str>) {
+    (
+        body["error"]["code"].as_str().unwrap_or("(no code)"),
+        body["error"]["field"].as_str(),
+    )
+}
+
+fn slot_query(from: &str, to: &str) -> String {
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("care_unit", UNIT)
+        .append_pair("from", from)
+        .append_pair("to", to)
+        .finish();
+    format!("slots?{q}")
+}
+
+async fn a_patient_browses_books_reschedules_and_cancels(db: Option<&str>) {
+    let portal = Portal::start(db).await;
+    // 2026-03-29 is the night the clocks go forward: 10:00 that morning is +02:00.
+    let winter = portal
+        .video_slot("2026-03-16T10:00", "2026-03-16T10:20")
+        .await;
+    let summer = portal
+        .slot(
+            SlotKind::Physical,
+            SlotMode::Single,
+            "2026-03-30T10:00",
+            "2026-03-30T10:30",
+        )
+        .await;
+    let elsa = portal.patient(ELSA).await;
+
+    let (status, slots) = elsa
+        .get(&slot_query("2026-03-16T00:00", "2026-04-01T00:00"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{slots}");
+    let ids: Vec<&str> = slots
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(ids, [winter.as_str(), summer.as_str()]);
+    assert_eq!(
+        slots[0]["starts"],
+        json!({"date": "2026-03-16", "time": "10:00", "utc_offset": "+01:00"})
+    );
+    assert_eq!(slots[1]["starts"]["utc_offset"], "+02:00");
+
+    let (status, booking) = elsa.post("bookings", json!({ "slot_id": winter })).await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    let id = booking["id"].as_str().expect("id").to_owned();
+    assert_eq!(booking["status"], "booked");
+    assert_eq!(booking["booked_by"], "patient");
+    assert_eq!(booking["kind"], "digital");
+    assert_eq!(booking["room"], format!("visit-{id}"));
+    assert_eq!(booking["patient"]["given_name"], "Elsa");
+    assert_eq!(booking["starts"]["time"], "10:00");
+    assert_eq!(booking["starts"]["utc_offset"], "+01:00");
+
+    // A full slot is no longer offered.
+    let (_, slots) = elsa
+        .get(&slot_query("2026-03-16T00:00", "2026-04-01T00:00"))
+        .await;
+    assert_eq!(slots.as_array().map(Vec::len), Some(1), "{slots}");
+
+    let (status, list) = elsa.get("bookings").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list[0]["id"], id.as_str());
+    let (status, one) = elsa.get(&format!("bookings/{id}")).await;
+    assert_eq!((status, &one["id"]), (StatusCode::OK, &json!(id)));
+
+    let (status, moved) = elsa
+        .post(
+            &format!("bookings/{id}/reschedule"),
+            json!({ "slot_id": summer }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(
+        moved["id"],
+        id.as_str(),
+        "a reschedule keeps the booking's id"
+    );
+    assert_eq!(moved["slot_id"], summer.as_str());
+    assert_eq!(moved["place"], "Mottagningen, rum 4");
+    assert_eq!(moved["starts"]["utc_offset"], "+02:00");
+
+    let (status, cancelled) = elsa
+        .send(Method::POST, &format!("bookings/{id}/cancel"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["ended_by"], "patient");
+    assert_eq!(cancelled["ended_at"], T0);
+    // Cancelling gives the place back.
+    let (_, slots) = elsa
+        .get(&slot_query("2026-03-16T00:00", "2026-04-01T00:00"))
+        .await;
+    assert_eq!(slots.as_array().map(Vec::len), Some(2), "{slots}");
+    portal.stop().await;
+}
+
+async fn a_guardian_books_for_a_child(db: Option<&str>) {
+    let portal = Portal::start(db).await;
+    let slot = portal
+        .video_slot("2026-03-16T10:00", "2026-03-16T10:20")
+        .await;
+    let elsa = portal.patient(ELSA).await;
+    let (status, body) = elsa.put("acting-as", json!({ "child": LEO })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, booking) = elsa.post("bookings", json!({ "slot_id": slot })).await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    assert_eq!(booking["booked_by"], "guardian");
+    assert_eq!(booking["patient"]["personnummer"], LEO);
+    let id = booking["id"].as_str().expect("id").to_owned();
+    // The guardian's own bookings do not hold the child's.
+    elsa.put("acting-as", json!({ "child": null })).await;
+    let (_, own) = elsa.get("bookings").await;
+    assert_eq!(own, json!([]));
+    let (status, body) = elsa.get(&format!("bookings/{id}")).await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::FORBIDDEN, ("not_your_booking", None))
+    );
+    portal.stop().await;
+}
+
+/// Who sends what, and the status, code and field it is refused with.
+type Refusal<'a> = (
+    &'a Browser,
+    Method,
+    String,
+    Option<Value>,
+    StatusCode,
+    &'static str,
+    Option<&'static str>,
+);
+
+async fn refusals_have_their_status_and_code_and_change_nothing(db: Option<&str>) {
+    let portal = Portal::start(db).await;
+    let slot = portal
+        .video_slot("2026-03-16T10:00", "2026-03-16T10:20")
+        .await;
+    let soon = portal
+        .video_slot("2026-03-15T14:00", "2026-03-15T14:20")
+        .await;
+    let other_time = portal
+        .video_slot("2026-03-17T10:00", "2026-03-17T10:20")
+        .await;
+    let elsa = portal.patient(ELSA).await;
+    let erik = portal.patient(ERIK).await;
+    let (_, booking) = elsa.post("bookings", json!({ "slot_id": slot })).await;
+    let id = booking["id"].as_str().expect("id").to_owned();
+    // Erik's booking in a slot that starts before long.
+    let (_, erik_soon) = erik.post("bookings", json!({ "slot_id": soon })).await;
+    let erik_soon = erik_soon["id"].as_str().expect("id").to_owned();
+    // Time passes: Erik's visit has started (and the sessions have timed out: log in again).
+    portal.clock.advance(3600 + 60);
+    let elsa = portal.patient(ELSA).await;
+    let erik = portal.patient(ERIK).await;
+    let before = portal.state().await;
+
+    let refused: Vec<Refusal> = vec![
+        (
+            &elsa,
+            Method::POST,
+            "bookings".into(),
+            Some(json!({ "slot_id": slot })),
+            StatusCode::CONFLICT,
+            "already_booked",
+            None,
+        ),
+        (
+            &erik,
+            Method::POST,
+            "bookings".into(),
+            Some(json!({ "slot_id": slot })),
+            StatusCode::CONFLICT,
+            "slot_full",
+            None,
+        ),
+        (
+            &elsa,
+            Method::POST,
+            "bookings".into(),
+            Some(json!({ "slot_id": soon })),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "slot_in_past",
+            None,
+        ),
+        (
+            &elsa,
+            Method::POST,
+            "bookings".into(),
+            Some(json!({ "slot_id": "nope" })),
+            StatusCode::NOT_FOUND,
+            "slot_not_found",
+            None,
+        ),
+        (
+            &elsa,
+            Method::POST,
+            "bookings".into(),
+            Some(json!({ "slot_id": 7 })),
+            StatusCode::BAD_REQUEST,
+            "invalid_type",
+            Some("slot_id"),
+        ),
+        (
+            &elsa,
+            Method::POST,
+            "bookings".into(),
+            Some(json!({})),
+            StatusCode::BAD_REQUEST,
+            "missing_field",
+            Some("slot_id"),
+        ),
+        (
+            &elsa,
+            Method::POST,
+            "bookings".into(),
+            Some(json!({ "slot_id": other_time, "personnummer": ERIK })),
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+            Some("personnummer"),
+        ),
+        (
+            &elsa,
+            Method::POST,
+            "bookings".into(),
+            Some(json!([other_time])),
+            StatusCode::BAD_REQUEST,
+            "invalid_type",
+            None,
+        ),
+        (
+            &elsa,
+            Method::GET,
+            "bookings/nope".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "booking_not_found",
+            None,
+        ),
+        (
+            &erik,
+            Method::GET,
+            format!("bookings/{id}"),
+            None,
+            StatusCode::FORBIDDEN,
+            "not_your_booking",
+            None,
+        ),
+        (
+            &erik,
+            Method::POST,
+            format!("bookings/{id}/cancel"),
+            None,
+            StatusCode::FORBIDDEN,
+            "not_your_booking",
+            None,
+        ),
+        (
+            &erik,
+            Method::POST,
+            format!("bookings/{id}/reschedule"),
+            Some(json!({ "slot_id": other_time })),
+            StatusCode::FORBIDDEN,
+            "not_your_booking",
+            None,
+        ),
+        (
+            &erik,
+            Method::POST,
+            format!("bookings/{erik_soon}/cancel"),
+            None,
+            StatusCode::CONFLICT,
+            "too_late_to_change",
+            None,
+        ),
+        (
+            &erik,
+            Method::POST,
+            format!("bookings/{erik_soon}/reschedule"),
+            Some(json!({ "slot_id": other_time })),
+            StatusCode::CONFLICT,
+            "too_late_to_change",
+            None,
+        ),
+        (
+            &elsa,
+            Method::POST,
+            format!("bookings/{id}/reschedule"),
+            Some(json!({ "slot_id": "nope" })),
+            StatusCode::NOT_FOUND,
+            "slot_not_found",
+            None,
+        ),
+        (
+            &elsa,
+            Method::POST,
+            format!("bookings/{id}/reschedule"),
+            Some(json!({ "slot_id": true })),
+            StatusCode::BAD_REQUEST,
+            "invalid_type",
+            Some("slot_id"),
+        ),
+        (
+            &elsa,
+            Method::POST,
+            "bookings/nope/join".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "booking_not_found",
+            None,
+        ),
+        (
+            &erik,
+            Method::POST,
+            format!("bookings/{id}/join"),
+            None,
+            StatusCode::FORBIDDEN,
+            "not_your_booking",
+            None,
+        ),
+        (
+            &elsa,
+            Method::POST,
+            format!("bookings/{id}/join"),
+            None,
+            StatusCode::CONFLICT,
+            "join_not_open",
+            None,
+        ),
+        (
+            &elsa,
+            Method::GET,
+            slot_query("2026-03-16T00:00", "2026-03-15T00:00"),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            Some("to"),
+        ),
+        (
+            &elsa,
+            Method::GET,
+            slot_query("2026-03-29T02:30", "2026-03-30T00:00"),
+            None,
+            StatusCode::BAD_REQUEST,
+            "nonexistent_local_time",
+            Some("from"),
+        ),
+        (
+            &elsa,
+            Method::GET,
+            slot_query("16 mars", "2026-03-30T00:00"),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_local_time",
+            Some("from"),
+        ),
+        (
+            &elsa,
+            Method::GET,
+            "slots?care_unit=x&from=2026-03-16T00:00".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "missing_field",
+            Some("to"),
+        ),
+        (
+            &elsa,
+            Method::GET,
+            "slots?care_unit=x&care_unit=y&from=2026-03-16T00:00&to=2026-03-17T00:00".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            Some("care_unit"),
+        ),
+        (
+            &elsa,
+            Method::GET,
+            "slots?care_unit=x&from=2026-03-16T00:00&to=2026-03-17T00:00&all=1".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+            Some("all"),
+        ),
+    ];
+    for (who, method, path, body, status, want, field) in refused {
+        let (got, answer) = who.send(method.clone(), &path, body).await;
+        assert_eq!(
+            (got, code(&answer)),
+            (status, (want, field)),
+            "{method} {path}: {answer}"
+        );
+    }
+    // No session, and a staff session on the patient API: not logged in.
+    let anonymous = Browser::new(&portal.base);
+    let (status, _) = anonymous.get("bookings").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let (status, _) = anna
+        .post("bookings", json!({ "slot_id": other_time }))
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Without the CSRF token.
+    let (status, body) = elsa
+        .send_with(
+            Method::POST,
+            "bookings",
+            Some(&json!({ "slot_id": other_time })),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((status, code(&body).0), (StatusCode::FORBIDDEN, "csrf"));
+    assert_eq!(portal.state().await, before);
+    portal.stop().await;
+}
+
+async fn the_last_place_goes_to_exactly_one_of_concurrent_requests(db: Option<&str>) {
+    let portal = Portal::start(db).await;
+    let slot = portal
+        .video_slot("2026-03-16T10:00", "2026-03-16T10:20")
+        .await;
+    let elsa = portal.patient(ELSA).await;
+    let erik = portal.patient(ERIK).await;
+    // Elsa twice (two tabs) and Erik, all at once.
+    let body = json!({ "slot_id": slot });
+    let (a, b, c) = tokio::join!(
+        elsa.post("bookings", body.clone()),
+        erik.post("bookings", body.clone()),
+        elsa.post("bookings", body.clone()),
+    );
+    let answers = [a, b, c];
+    let won: Vec<_> = answers.iter().filter(|(s, _)| s.is_success()).collect();
+    assert_eq!(won.len(), 1, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(s, _)| !s.is_success()) {
+        assert_eq!(*status, StatusCode::CONFLICT, "{body}");
+        assert!(
+            ["slot_full", "already_booked"].contains(&code(body).0),
+            "{body}"
+        );
+    }
+    let (booked,): (i64,) = sqlx::query_as("SELECT booked FROM booking_slots WHERE id = $1")
+        .bind(&slot)
+        .fetch_one(portal.db().pool())
+        .await
+        .expect("slot");
+    assert_eq!(booked, 1);
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM bookings")
+        .fetch_one(portal.db().pool())
+        .await
+        .expect("count");
+    assert_eq!(n, 1);
+    portal.stop().await;
+}
+
+async fn join_mints_a_short_lived_token_inside_the_window_only(db: Option<&str>) {
+    let portal = Portal::start(db).await;
+    // 2026-03-16 10:00-10:20 in Stockholm is 09:00-09:20 UTC.
+    let slot = portal
+        .video_slot("2026-03-16T10:00", "2026-03-16T10:20")
+        .await;
+    let starts_at = 1_773_651_600_u64;
+    let elsa = portal.patient(ELSA).await;
+    let (_, booking) = elsa.post("bookings", json!({ "slot_id": slot })).await;
+    let id = booking["id"].as_str().expect("id").to_owned();
+    let room = format!("visit-{id}");
+    let join = format!("bookings/{id}/join");
+
+    // Eleven minutes before the start: not yet.
+    portal
+        .clock
+        .advance(starts_at - 11 * 60 - portal.clock_now());
+    // Sessions time out after 30 idle minutes: log in again after the night.
+    let elsa = portal.patient(ELSA).await;
+    let (status, body) = elsa.send(Method::POST, &join, None).await;
+    assert_eq!(
+        (status, code(&body).0),
+        (StatusCode::CONFLICT, "join_not_open")
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("2026-03-16 09:50 (+01:00)")),
+        "says when, in Stockholm time: {body}"
+    );
+
+    // Five minutes before: a token for this booking's room, for ten minutes at most.
+    portal.clock.advance(6 * 60);
+    let now = portal.clock_now();
+    let (status, joined) = elsa.send(Method::POST, &join, None).await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+    let token = joined["token"].as_str().expect("token");
+    assert_eq!(
+        joined["url"],
+        format!("{}call/{room}#token={token}", portal.base)
+    );
+    assert_eq!(joined["room"], room.as_str());
+    let verifier = TokenVerifier::new(&portal.server.secret);
+    let claims = verifier.verify(token, &room, now).expect("a valid token");
+    assert_eq!(claims.room, room);
+    assert_eq!(claims.role, vardrum_signalling::Role::Patient);
+    assert_eq!(claims.kind, vardrum_signalling::RoomKind::Visit);
+    assert_eq!(claims.booking.as_deref(), Some(id.as_str()));
+    let patient = &booking["patient"];
+    assert_eq!(
+        claims.name,
+        format!(
+            "{} {}",
+            patient["given_name"].as_str().unwrap_or_default(),
+            patient["family_name"].as_str().unwrap_or_default()
+        )
+    );
+    assert!(
+        claims.exp > now && claims.exp - claims.iat <= 600,
+        "{claims:?}"
+    );
+    assert_eq!(joined["expires_at"], claims.exp);
+    // The token is of no use for another room.
+    assert!(verifier.verify(token, "visit-other", now).is_err());
+
+    // The booked clinician joins the same room as a clinician; the read is in Elsa's log.
+    let (_, log_before) = elsa.get("me/access-log").await;
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let (status, staff_joined) = anna.send(Method::POST, &join, None).await;
+    assert_eq!(status, StatusCode::OK, "{staff_joined}");
+    let staff_claims = verifier
+        .verify(staff_joined["token"].as_str().expect("token"), &room, now)
+        .expect("a valid token");
+    assert_eq!(staff_claims.role, vardrum_signalling::Role::Clinician);
+    assert_eq!(staff_claims.booking.as_deref(), Some(id.as_str()));
+    let (_, log) = elsa.get("me/access-log").await;
+    let added = log.as_array().map_or(0, Vec::len) - log_before.as_array().map_or(0, Vec::len);
+    assert_eq!(added, 1, "{log}");
+    assert!(log.to_string().contains(UNIT), "{log}");
+
+    // Thirty minutes after the end, Join has closed.
+    portal.clock.advance(5 * 60 + 20 * 60 + 30 * 60);
+    let elsa = portal.patient(ELSA).await;
+    let (status, body) = elsa.send(Method::POST, &join, None).await;
+    assert_eq!(
+        (status, code(&body).0),
+        (StatusCode::CONFLICT, "join_closed")
+    );
+    portal.stop().await;
+}
+
+impl Portal {
+    fn clock_now(&self) -> u64 {
+        use vardrum::clock::Clock;
+        self.clock.now_unix()
+    }
+}
+
+/// Every POST, PUT and DELETE the OpenAPI document tags `bookings`, sent without the session's
+/// CSRF token or from another site, is refused with `403 csrf` and changes nothing (the portal
+/// API's test does the same for the other routes).
+async fn every_state_changing_bookings_route_needs_the_csrf_token(db: Option<&str>) {
+    let portal = Portal::start(db).await;
+    let slot = portal
+        .video_slot("2026-03-16T10:00", "2026-03-16T10:20")
+        .await;
+    let other = portal
+        .video_slot("2026-03-17T10:00", "2026-03-17T10:20")
+        .await;
+    let elsa = portal.patient(ELSA).await;
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let (_, booking) = elsa.post("bookings", json!({ "slot_id": slot })).await;
+    let id = booking["id"].as_str().expect("id").to_owned();
+    let (_, doc) = elsa.get("openapi.json").await;
+    let mut walked = 0;
+    let before = portal.state().await;
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in ops.as_object().expect("operations") {
+            let tagged = op["tags"]
+                .as_array()
+                .is_some_and(|t| t.contains(&json!("bookings")));
+            if !tagged || !["post", "put", "delete"].contains(&method.as_str()) {
+                continue;
+            }
+            let who = if path.starts_with("/api/v1/staff/") {
+                &anna
+            } else {
+                &elsa
+            };
+            let path = path.trim_start_matches("/api/v1/").replace("{id}", &id);
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
+            let body = json!({ "slot_id": other });
+            for (csrf, origin) in [
+                (None, None),
+                (Some("not-the-token"), None),
+                (who.csrf.as_deref(), Some("https://evil.example")),
+            ] {
+                let (status, answer) = who
+                    .send_with(method.clone(), &path, Some(&body), csrf, origin)
+                    .await;
+                assert_eq!(
+                    (status, code(&answer).0),
+                    (StatusCode::FORBIDDEN, "csrf"),
+                    "{method} {path}: {answer}"
+                );
+            }
+            walked += 1;
+        }
+    }
+    assert!(walked >= 4, "{walked} routes walked");
+    assert_eq!(portal.state().await, before);
+    portal.stop().await;
+}
