@@ -3,7 +3,9 @@
 //! browsing a unit's open slots, booking, rescheduling and cancelling as a patient and as a
 //! guardian, the last place raced for by concurrent requests, Join minting a short-lived token
 //! whose claims are decoded and checked, a clinician's join landing in the patient's access log,
-//! and every refusal answered with its status and code while changing nothing.
+//! staff publishing, withdrawing, booking in, moving and ending with every read in the
+//! patient's access log, and every refusal answered with its status and code while changing
+//! nothing.
 
 mod common;
 mod dbsupport;
@@ -28,6 +30,7 @@ const ERIK: &str = "199602292386";
 /// Elsa's son, born 2016-02-29.
 const LEO: &str = "201602292383";
 const CLINICIAN: &str = "dev-clinician-anna";
+const ADMIN: &str = "dev-admin-bo";
 /// Anna's first care unit: the one a staff login starts in.
 const UNIT: &str = "Hälsocentral Testvik";
 
@@ -41,6 +44,7 @@ on_both_databases!(
     the_last_place_goes_to_exactly_one_of_concurrent_requests,
     join_mints_a_short_lived_token_inside_the_window_only,
     every_state_changing_bookings_route_needs_the_csrf_token,
+    staff_publish_book_in_move_end_and_every_read_is_in_the_patients_log,
 );
 
 struct Portal {
@@ -752,7 +756,368 @@ async fn every_state_changing_bookings_route_needs_the_csrf_token(db: Option<&st
             walked += 1;
         }
     }
-    assert!(walked >= 4, "{walked} routes walked");
+    // Four patient routes (book, reschedule, cancel, join) and seven staff ones.
+    assert!(walked >= 11, "{walked} routes walked");
     assert_eq!(portal.state().await, before);
+    portal.stop().await;
+}
+
+/// Who sends what, and the status and code it is refused with.
+type StaffRefusal<'a> = (
+    &'a Browser,
+    Method,
+    String,
+    Option<Value>,
+    StatusCode,
+    &'static str,
+);
+
+async fn log_len(patient: &Browser) -> usize {
+    let (status, log) = patient.get("me/access-log").await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    log.as_array().map_or(0, Vec::len)
+}
+
+async fn staff_publish_book_in_move_end_and_every_read_is_in_the_patients_log(db: Option<&str>) {
+    let portal = Portal::start(db).await;
+    let elsa = portal.patient(ELSA).await;
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let anna_id = portal.staff_id(CLINICIAN).await;
+    let video = |starts: &str, ends: &str| {
+        json!({
+            "kind": "digital", "mode": "single", "starts": starts, "ends": ends,
+            "clinicians": [anna_id],
+        })
+    };
+
+    let (status, first) = anna
+        .post("staff/slots", video("2026-03-16T10:00", "2026-03-16T10:20"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["care_unit"], UNIT);
+    assert_eq!(first["starts"]["utc_offset"], "+01:00");
+    let first = first["id"].as_str().expect("id").to_owned();
+    let (_, second) = anna
+        .post("staff/slots", video("2026-03-16T11:00", "2026-03-16T11:20"))
+        .await;
+    let second = second["id"].as_str().expect("id").to_owned();
+    let (_, spare) = anna
+        .post(
+            "staff/slots",
+            json!({
+                "kind": "physical", "place": "Rum 4", "mode": "group", "capacity": 4,
+                "starts": "2026-03-30T10:00", "ends": "2026-03-30T11:00",
+                "clinicians": [anna_id],
+            }),
+        )
+        .await;
+    assert_eq!(spare["starts"]["utc_offset"], "+02:00", "{spare}");
+    let spare = spare["id"].as_str().expect("id").to_owned();
+
+    // Refused slots: each its code, nothing published.
+    let before = portal.state().await;
+    let mut no_place = video("2026-03-16T12:00", "2026-03-16T12:20");
+    no_place["kind"] = json!("physical");
+    let mut bad_kind = video("2026-03-16T12:00", "2026-03-16T12:20");
+    bad_kind["kind"] = json!(7);
+    let mut stranger = video("2026-03-16T12:00", "2026-03-16T12:20");
+    stranger["clinicians"] = json!(["nobody"]);
+    for (body, status, want) in [
+        (
+            no_place,
+            StatusCode::BAD_REQUEST,
+            ("invalid_field", Some("place")),
+        ),
+        (
+            bad_kind,
+            StatusCode::BAD_REQUEST,
+            ("invalid_type", Some("kind")),
+        ),
+        (
+            stranger,
+            StatusCode::BAD_REQUEST,
+            ("not_a_clinician_of_unit", Some("clinicians")),
+        ),
+        (
+            video("2026-03-15T09:00", "2026-03-15T09:20"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ("slot_in_past", None),
+        ),
+        (
+            video("2026-03-29T02:30", "2026-03-29T03:30"),
+            StatusCode::BAD_REQUEST,
+            ("nonexistent_local_time", None),
+        ),
+        (
+            video("2026-03-16T12:00", "2026-03-16T11:00"),
+            StatusCode::BAD_REQUEST,
+            ("invalid_field", Some("ends")),
+        ),
+    ] {
+        let (got, answer) = anna.post("staff/slots", body.clone()).await;
+        assert_eq!((got, code(&answer)), (status, want), "{body}: {answer}");
+    }
+    assert_eq!(portal.state().await, before);
+
+    // Booking Elsa in is a PDL access: logged before anything is read.
+    let logged = log_len(&elsa).await;
+    let (status, booking) = anna
+        .post(
+            "staff/bookings",
+            json!({ "personnummer": ELSA, "slot_id": first }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    assert_eq!(booking["booked_by"], "staff");
+    assert_eq!(booking["booked_by_staff"], anna_id.as_str());
+    let id = booking["id"].as_str().expect("id").to_owned();
+    assert_eq!(log_len(&elsa).await, logged + 1);
+    // Elsa sees it among her bookings.
+    let (_, mine) = elsa.get("bookings").await;
+    assert_eq!(mine[0]["id"], id.as_str());
+
+    let (status, read) = anna.get(&format!("staff/bookings/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["patient"]["personnummer"], ELSA);
+    assert_eq!(log_len(&elsa).await, logged + 2);
+    let (status, calendar) = anna
+        .get("staff/calendar?from=2026-03-16T00:00&to=2026-04-01T00:00")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{calendar}");
+    assert_eq!(calendar.as_array().map(Vec::len), Some(3), "{calendar}");
+    assert_eq!(calendar[0]["slot"]["id"], first.as_str());
+    assert_eq!(calendar[0]["bookings"][0]["id"], id.as_str());
+    assert_eq!(log_len(&elsa).await, logged + 3);
+    let (_, log) = elsa.get("me/access-log").await;
+    assert!(log.to_string().contains(UNIT), "{log}");
+
+    // Refusals: each its code, nothing changed.
+    let bo = portal.logged_in("staff", ADMIN).await;
+    let before = portal.state().await;
+    let refusals: Vec<StaffRefusal> = vec![
+        (
+            &anna,
+            Method::POST,
+            "staff/bookings".into(),
+            Some(json!({ "personnummer": ELSA, "slot_id": first })),
+            StatusCode::CONFLICT,
+            "already_booked",
+        ),
+        (
+            &anna,
+            Method::POST,
+            "staff/bookings".into(),
+            Some(json!({ "personnummer": ELSA, "slot_id": "nope" })),
+            StatusCode::NOT_FOUND,
+            "slot_not_found",
+        ),
+        (
+            &anna,
+            Method::POST,
+            "staff/bookings".into(),
+            Some(json!({ "personnummer": "19900602-2390", "slot_id": second })),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+        ),
+        (
+            &anna,
+            Method::POST,
+            "staff/bookings".into(),
+            Some(json!({ "personnummer": 199006022397_u64, "slot_id": second })),
+            StatusCode::BAD_REQUEST,
+            "invalid_type",
+        ),
+        (
+            &anna,
+            Method::POST,
+            "staff/bookings".into(),
+            Some(json!({ "personnummer": ERIK, "slot_id": second })),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "no_account",
+        ),
+        (
+            &anna,
+            Method::GET,
+            "staff/bookings/nope".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "booking_not_found",
+        ),
+        (
+            &anna,
+            Method::DELETE,
+            format!("staff/slots/{first}"),
+            None,
+            StatusCode::CONFLICT,
+            "slot_has_bookings",
+        ),
+        (
+            &anna,
+            Method::DELETE,
+            "staff/slots/nope".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "slot_not_found",
+        ),
+        (
+            &anna,
+            Method::POST,
+            format!("staff/bookings/{id}/done"),
+            None,
+            StatusCode::CONFLICT,
+            "not_started",
+        ),
+        (
+            &anna,
+            Method::POST,
+            format!("staff/bookings/{id}/no-show"),
+            None,
+            StatusCode::CONFLICT,
+            "not_started",
+        ),
+        (
+            &anna,
+            Method::POST,
+            format!("staff/bookings/{id}/move"),
+            Some(json!({ "slot_id": first })),
+            StatusCode::CONFLICT,
+            "already_booked",
+        ),
+        (
+            &anna,
+            Method::POST,
+            format!("staff/bookings/{id}/move"),
+            Some(json!({ "slot_id": 3 })),
+            StatusCode::BAD_REQUEST,
+            "invalid_type",
+        ),
+        (
+            &anna,
+            Method::GET,
+            "staff/calendar?from=2026-03-16T00:00".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "missing_field",
+        ),
+        (
+            &bo,
+            Method::GET,
+            format!("staff/bookings/{id}"),
+            None,
+            StatusCode::FORBIDDEN,
+            "not_clinician",
+        ),
+        (
+            &bo,
+            Method::POST,
+            format!("staff/bookings/{id}/cancel"),
+            None,
+            StatusCode::FORBIDDEN,
+            "not_clinician",
+        ),
+        (
+            &bo,
+            Method::GET,
+            "staff/calendar?from=2026-03-16T00:00&to=2026-03-17T00:00".into(),
+            None,
+            StatusCode::FORBIDDEN,
+            "not_clinician",
+        ),
+        (
+            &bo,
+            Method::DELETE,
+            format!("staff/slots/{spare}"),
+            None,
+            StatusCode::FORBIDDEN,
+            "wrong_care_unit",
+        ),
+        (
+            &elsa,
+            Method::GET,
+            format!("staff/bookings/{id}"),
+            None,
+            StatusCode::UNAUTHORIZED,
+            "not_logged_in",
+        ),
+    ];
+    for (who, method, path, body, status, want) in refusals {
+        let (got, answer) = who.send(method.clone(), &path, body).await;
+        assert_eq!(
+            (got, code(&answer).0),
+            (status, want),
+            "{method} {path}: {answer}"
+        );
+    }
+    // Only the attempts' access-log entries were written (booking in and reading are logged
+    // before they are refused); no booking or slot changed.
+    assert_eq!(portal.state().await, before);
+
+    let (status, moved) = anna
+        .post(
+            &format!("staff/bookings/{id}/move"),
+            json!({ "slot_id": second }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(
+        (&moved["id"], &moved["slot_id"]),
+        (&json!(id), &json!(second))
+    );
+    // The first slot is free again and can be withdrawn.
+    let (status, withdrawn) = anna
+        .send(Method::DELETE, &format!("staff/slots/{first}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{withdrawn}");
+    assert_eq!(withdrawn["withdrawn_at"], T0);
+    let (_, open) = elsa
+        .get(&slot_query("2026-03-16T00:00", "2026-03-17T00:00"))
+        .await;
+    assert_eq!(open, json!([]), "withdrawn and full slots are not offered");
+
+    // The visit starts: the clinician records it as done; it has ended, for everyone.
+    portal.clock.advance(21 * 3600 + 3600 + 5 * 60);
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let elsa = portal.patient(ELSA).await;
+    let (status, done) = anna
+        .send(Method::POST, &format!("staff/bookings/{id}/done"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "done");
+    assert_eq!(done["ended_by"], "staff");
+    assert_eq!(done["ended_by_staff"], anna_id.as_str());
+    for path in [
+        format!("staff/bookings/{id}/cancel"),
+        format!("bookings/{id}/join"),
+    ] {
+        let who = if path.starts_with("staff/") {
+            &anna
+        } else {
+            &elsa
+        };
+        let (status, body) = who.send(Method::POST, &path, None).await;
+        assert_eq!(
+            (status, code(&body).0),
+            (StatusCode::CONFLICT, "booking_ended"),
+            "{path}"
+        );
+    }
+
+    // A group slot: staff book Elsa in, then record a no-show once it has started.
+    let (_, group) = anna
+        .post(
+            "staff/bookings",
+            json!({ "personnummer": ELSA, "slot_id": spare }),
+        )
+        .await;
+    let group_id = group["id"].as_str().expect("id").to_owned();
+    let (_, cancelled) = anna
+        .send(
+            Method::POST,
+            &format!("staff/bookings/{group_id}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert_eq!(cancelled["ended_by"], "staff");
     portal.stop().await;
 }

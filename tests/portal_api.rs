@@ -1557,6 +1557,15 @@ async fn the_openapi_document_describes_every_route() {
         ("post", "/api/v1/bookings/{id}/reschedule"),
         ("post", "/api/v1/bookings/{id}/cancel"),
         ("post", "/api/v1/bookings/{id}/join"),
+        ("post", "/api/v1/staff/slots"),
+        ("delete", "/api/v1/staff/slots/{id}"),
+        ("get", "/api/v1/staff/calendar"),
+        ("post", "/api/v1/staff/bookings"),
+        ("get", "/api/v1/staff/bookings/{id}"),
+        ("post", "/api/v1/staff/bookings/{id}/move"),
+        ("post", "/api/v1/staff/bookings/{id}/cancel"),
+        ("post", "/api/v1/staff/bookings/{id}/done"),
+        ("post", "/api/v1/staff/bookings/{id}/no-show"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -1568,7 +1577,7 @@ async fn the_openapi_document_describes_every_route() {
             .values()
             .map(|p| p.as_object().map_or(0, |o| o.len()))
             .sum::<usize>(),
-        29,
+        38,
         "no documented operation that the server does not have"
     );
     portal.stop().await;

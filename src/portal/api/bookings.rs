@@ -1,6 +1,8 @@
 //! The bookings API: patients (or a guardian acting for a child) browse a care unit's open
 //! slots, book, list, reschedule and cancel their bookings, and join a digital booking's video
-//! room, which mints a short-lived join token there and then. The domain
+//! room, which mints a short-lived join token there and then; staff publish and withdraw slots
+//! of their active care unit, see its calendar, book patients in, move, cancel and end
+//! bookings (every read of a patient's booking logged by the domain before it is shown). The domain
 //! ([`crate::portal::bookings`]) decides everything; this file reads requests, maps each
 //! [`BookingError`] to its status with the domain's stable `code()`, and shapes answers.
 //! Booking times come as Unix seconds and as Europe/Stockholm wall-clock time with its offset.
@@ -15,7 +17,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use crate::portal::bookings::time::{self, TimeError};
-use crate::portal::bookings::{BookingError, Joiner, LocalTime};
+use crate::portal::bookings::{BookingError, Joiner, LocalTime, NewSlot};
 use crate::portal::identity::sessions::Realm;
 
 use super::error::{ApiError, JsonBody};
@@ -264,4 +266,154 @@ pub async fn join(
         expires: time::to_local(permit.expires_at).map_err(BookingError::from)?,
     };
     Ok(no_store(Json(body)))
+}
+
+// ----- staff: the active care unit of the session; patients' bookings need the clinician role
+
+/// `POST /staff/slots`: publish a slot in the active care unit.
+pub async fn publish_slot(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    JsonBody(body): JsonBody<NewSlot>,
+) -> Result<Response, ApiError> {
+    let access = portal.staff_access(&staff.member, &staff.session, &client);
+    let slot = portal.bookings.publish_slot(&access, &body).await?;
+    Ok(no_store((StatusCode::CREATED, Json(slot))))
+}
+
+/// `DELETE /staff/slots/{id}`: withdraw a slot nobody has booked.
+pub async fn withdraw_slot(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let access = portal.staff_access(&staff.member, &staff.session, &client);
+    Ok(no_store(Json(
+        portal.bookings.withdraw_slot(&access, &id).await?,
+    )))
+}
+
+/// `GET /staff/calendar?from=&to=`: the active unit's slots with their bookings.
+pub async fn calendar(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = query_pairs(raw.as_deref(), &["from", "to"])?;
+    let from = local_time("from", &required(&pairs, "from")?)?;
+    let to = local_time("to", &required(&pairs, "to")?)?;
+    let access = portal.staff_access(&staff.member, &staff.session, &client);
+    Ok(no_store(Json(
+        portal.bookings.calendar(&access, from, to).await?,
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookIn {
+    personnummer: String,
+    slot_id: String,
+}
+
+/// `POST /staff/bookings {personnummer, slot_id}`: book a patient in. The number travels in
+/// the body, never the URL, so it stays out of proxy logs.
+pub async fn book_in(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    JsonBody(body): JsonBody<BookIn>,
+) -> Result<Response, ApiError> {
+    let patient = portal.parse_personnummer("personnummer", &body.personnummer)?;
+    let access = portal.staff_access(&staff.member, &staff.session, &client);
+    let booking = portal
+        .bookings
+        .book_in(&access, &patient, &body.slot_id)
+        .await?;
+    Ok(no_store((StatusCode::CREATED, Json(booking))))
+}
+
+/// `GET /staff/bookings/{id}`.
+pub async fn staff_booking(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let access = portal.staff_access(&staff.member, &staff.session, &client);
+    Ok(no_store(Json(
+        portal.bookings.staff_booking(&access, &id).await?,
+    )))
+}
+
+/// `POST /staff/bookings/{id}/move {slot_id}`.
+pub async fn staff_move(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<SlotChoice>,
+) -> Result<Response, ApiError> {
+    let access = portal.staff_access(&staff.member, &staff.session, &client);
+    let booking = portal
+        .bookings
+        .staff_move(&access, &id, &body.slot_id)
+        .await?;
+    Ok(no_store(Json(booking)))
+}
+
+/// How staff end a booking.
+#[derive(Debug, Clone, Copy)]
+enum StaffEnding {
+    Cancel,
+    Done,
+    NoShow,
+}
+
+async fn staff_end(
+    portal: &Portal,
+    staff: &StaffSession,
+    client: &ClientInfo,
+    id: &str,
+    ending: StaffEnding,
+) -> Result<Response, ApiError> {
+    let access = portal.staff_access(&staff.member, &staff.session, client);
+    let booking = match ending {
+        StaffEnding::Cancel => portal.bookings.staff_cancel(&access, id).await?,
+        StaffEnding::Done => portal.bookings.mark_done(&access, id).await?,
+        StaffEnding::NoShow => portal.bookings.mark_no_show(&access, id).await?,
+    };
+    Ok(no_store(Json(booking)))
+}
+
+/// `POST /staff/bookings/{id}/cancel`.
+pub async fn staff_cancel(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    staff_end(&portal, &staff, &client, &id, StaffEnding::Cancel).await
+}
+
+/// `POST /staff/bookings/{id}/done`.
+pub async fn mark_done(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    staff_end(&portal, &staff, &client, &id, StaffEnding::Done).await
+}
+
+/// `POST /staff/bookings/{id}/no-show`.
+pub async fn mark_no_show(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    staff_end(&portal, &staff, &client, &id, StaffEnding::NoShow).await
 }

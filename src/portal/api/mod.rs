@@ -18,7 +18,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 
 use crate::clock::Clock;
 use crate::config::{Config, Mode, OidcConfig};
@@ -662,6 +662,15 @@ pub fn router(built: &Built) -> Router {
         .route("/bookings/{id}/reschedule", post(bookings::reschedule))
         .route("/bookings/{id}/cancel", post(bookings::cancel))
         .route("/bookings/{id}/join", post(bookings::join))
+        .route("/staff/slots", post(bookings::publish_slot))
+        .route("/staff/slots/{id}", delete(bookings::withdraw_slot))
+        .route("/staff/calendar", get(bookings::calendar))
+        .route("/staff/bookings", post(bookings::book_in))
+        .route("/staff/bookings/{id}", get(bookings::staff_booking))
+        .route("/staff/bookings/{id}/move", post(bookings::staff_move))
+        .route("/staff/bookings/{id}/cancel", post(bookings::staff_cancel))
+        .route("/staff/bookings/{id}/done", post(bookings::mark_done))
+        .route("/staff/bookings/{id}/no-show", post(bookings::mark_no_show))
         .route("/staff/care-unit", put(staff::care_unit))
         .route("/staff/patients/lookup", post(staff::lookup_patient))
         .route("/staff/patients", post(staff::register_patient))
