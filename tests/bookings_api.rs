@@ -4,7 +4,7 @@
 //! guardian, the last place raced for by concurrent requests, Join minting a short-lived token
 //! whose claims are decoded and checked, a clinician's join landing in the patient's access log,
 //! staff publishing, withdrawing, booking in, moving and ending with every read in the
-//! patient's access log, and every refusal answered with its status and code while changing
+//! patient's access log, digital drop-in (queue, place, take, leave), and every refusal answered with its status and code while changing
 //! nothing.
 
 mod common;
@@ -45,6 +45,7 @@ on_both_databases!(
     join_mints_a_short_lived_token_inside_the_window_only,
     every_state_changing_bookings_route_needs_the_csrf_token,
     staff_publish_book_in_move_end_and_every_read_is_in_the_patients_log,
+    drop_in_patients_queue_and_a_clinician_takes_the_next_into_a_video_visit,
 );
 
 struct Portal {
@@ -756,8 +757,9 @@ async fn every_state_changing_bookings_route_needs_the_csrf_token(db: Option<&st
             walked += 1;
         }
     }
-    // Four patient routes (book, reschedule, cancel, join) and seven staff ones.
-    assert!(walked >= 11, "{walked} routes walked");
+    // Six patient routes (book, reschedule, cancel, join; join and leave a queue) and ten staff
+    // ones (slots, bookings, queues).
+    assert!(walked >= 16, "{walked} routes walked");
     assert_eq!(portal.state().await, before);
     portal.stop().await;
 }
@@ -1120,4 +1122,202 @@ async fn staff_publish_book_in_move_end_and_every_read_is_in_the_patients_log(db
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
     assert_eq!(cancelled["ended_by"], "staff");
     portal.stop().await;
+}
+
+async fn drop_in_patients_queue_and_a_clinician_takes_the_next_into_a_video_visit(
+    db: Option<&str>,
+) {
+    let portal = Portal::start(db).await;
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let bo = portal.logged_in("staff", ADMIN).await;
+    let elsa = portal.patient(ELSA).await;
+    let erik = portal.patient(ERIK).await;
+
+    // Refused queues first: nothing opened.
+    for (body, status, want) in [
+        (
+            json!({ "opens": "2026-03-15T08:00", "closes": "2026-03-15T12:00", "visit_minutes": 15 }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ("slot_in_past", None),
+        ),
+        (
+            json!({ "opens": "2026-03-15T13:00", "closes": "2026-03-15T17:00", "visit_minutes": 0 }),
+            StatusCode::BAD_REQUEST,
+            ("invalid_field", Some("visit_minutes")),
+        ),
+        (
+            json!({ "opens": "2026-03-15T13:00", "closes": "2026-03-15T17:00", "visit_minutes": "15" }),
+            StatusCode::BAD_REQUEST,
+            ("invalid_type", Some("visit_minutes")),
+        ),
+        (
+            json!({ "opens": "2026-03-15T13:00", "closes": "2026-03-17T13:00", "visit_minutes": 15 }),
+            StatusCode::BAD_REQUEST,
+            ("invalid_field", Some("closes")),
+        ),
+    ] {
+        let (got, answer) = anna.post("staff/queues", body.clone()).await;
+        assert_eq!((got, code(&answer)), (status, want), "{body}: {answer}");
+    }
+    let (_, none) = anna.get("staff/queues").await;
+    assert_eq!(none, json!([]));
+
+    let (status, queue) = anna
+        .post(
+            "staff/queues",
+            json!({ "opens": "2026-03-15T13:00", "closes": "2026-03-15T17:00", "visit_minutes": 15 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{queue}");
+    assert_eq!(queue["closes"]["time"], "17:00");
+    let queue = queue["id"].as_str().expect("id").to_owned();
+    let q = |what: &str| format!("queues/{queue}/{what}");
+    let (_, open) = elsa
+        .get(&format!("queues?care_unit={}", urlencode(UNIT)))
+        .await;
+    assert_eq!(open[0]["id"], queue.as_str(), "{open}");
+
+    let (status, place) = elsa.send(Method::POST, &q("join"), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{place}");
+    assert_eq!(
+        (&place["state"], &place["place"]),
+        (&json!("waiting"), &json!(1))
+    );
+    let (status, again) = elsa.send(Method::POST, &q("join"), None).await;
+    assert_eq!(
+        (status, code(&again).0),
+        (StatusCode::CONFLICT, "already_queued")
+    );
+    let (status, place) = erik.send(Method::POST, &q("join"), None).await;
+    assert_eq!(
+        (status, &place["place"]),
+        (StatusCode::CREATED, &json!(2)),
+        "{place}"
+    );
+    let (_, listed) = anna.get("staff/queues").await;
+    assert_eq!(listed[0]["waiting"], 2);
+
+    let logged = log_len(&elsa).await;
+    let (status, booking) = anna
+        .send(Method::POST, &format!("staff/{}", q("take")), None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{booking}");
+    assert_eq!(booking["patient"]["personnummer"], ELSA);
+    assert_eq!(booking["kind"], "digital");
+    let id = booking["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        log_len(&elsa).await,
+        logged + 1,
+        "taking a patient is logged"
+    );
+    let (_, place) = elsa.get(&q("place")).await;
+    assert_eq!(place["state"], "taken", "{place}");
+    assert_eq!(place["booking_id"], id.as_str());
+    let (_, place) = erik.get(&q("place")).await;
+    assert_eq!(place["place"], 1, "{place}");
+    // Elsa's turn: Join works at once.
+    let (status, joined) = elsa
+        .send(Method::POST, &format!("bookings/{id}/join"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+
+    let (status, left) = erik.send(Method::POST, &q("leave"), None).await;
+    assert_eq!(
+        (status, &left["state"]),
+        (StatusCode::OK, &json!("left")),
+        "{left}"
+    );
+
+    let before = portal.state().await;
+    let refusals: Vec<StaffRefusal> = vec![
+        (
+            &erik,
+            Method::POST,
+            q("leave"),
+            None,
+            StatusCode::CONFLICT,
+            "not_queued",
+        ),
+        (
+            &anna,
+            Method::POST,
+            format!("staff/{}", q("take")),
+            None,
+            StatusCode::CONFLICT,
+            "queue_empty",
+        ),
+        (
+            &bo,
+            Method::POST,
+            format!("staff/{}", q("take")),
+            None,
+            StatusCode::FORBIDDEN,
+            "not_clinician",
+        ),
+        (
+            &bo,
+            Method::POST,
+            format!("staff/{}", q("close")),
+            None,
+            StatusCode::FORBIDDEN,
+            "wrong_care_unit",
+        ),
+        (
+            &elsa,
+            Method::POST,
+            "queues/nope/join".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "queue_not_found",
+        ),
+        (
+            &elsa,
+            Method::GET,
+            "queues/nope/place".into(),
+            None,
+            StatusCode::CONFLICT,
+            "not_queued",
+        ),
+        (
+            &anna,
+            Method::POST,
+            "staff/queues/nope/take".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "queue_not_found",
+        ),
+        (
+            &elsa,
+            Method::GET,
+            "queues".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "missing_field",
+        ),
+    ];
+    for (who, method, path, body, status, want) in refusals {
+        let (got, answer) = who.send(method.clone(), &path, body).await;
+        assert_eq!(
+            (got, code(&answer).0),
+            (status, want),
+            "{method} {path}: {answer}"
+        );
+    }
+    assert_eq!(portal.state().await, before);
+
+    let (status, closed) = anna
+        .send(Method::POST, &format!("staff/{}", q("close")), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+    assert_eq!(closed["closed_at"], T0);
+    let (status, body) = erik.send(Method::POST, &q("join"), None).await;
+    assert_eq!(
+        (status, code(&body).0),
+        (StatusCode::CONFLICT, "queue_not_open")
+    );
+    portal.stop().await;
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -1566,6 +1566,14 @@ async fn the_openapi_document_describes_every_route() {
         ("post", "/api/v1/staff/bookings/{id}/cancel"),
         ("post", "/api/v1/staff/bookings/{id}/done"),
         ("post", "/api/v1/staff/bookings/{id}/no-show"),
+        ("get", "/api/v1/staff/queues"),
+        ("post", "/api/v1/staff/queues"),
+        ("post", "/api/v1/staff/queues/{id}/close"),
+        ("post", "/api/v1/staff/queues/{id}/take"),
+        ("get", "/api/v1/queues"),
+        ("post", "/api/v1/queues/{id}/join"),
+        ("get", "/api/v1/queues/{id}/place"),
+        ("post", "/api/v1/queues/{id}/leave"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -1577,7 +1585,7 @@ async fn the_openapi_document_describes_every_route() {
             .values()
             .map(|p| p.as_object().map_or(0, |o| o.len()))
             .sum::<usize>(),
-        38,
+        46,
         "no documented operation that the server does not have"
     );
     portal.stop().await;

@@ -2,7 +2,9 @@
 //! slots, book, list, reschedule and cancel their bookings, and join a digital booking's video
 //! room, which mints a short-lived join token there and then; staff publish and withdraw slots
 //! of their active care unit, see its calendar, book patients in, move, cancel and end
-//! bookings (every read of a patient's booking logged by the domain before it is shown). The domain
+//! bookings (every read of a patient's booking logged by the domain before it is shown); and
+//! digital drop-in: staff open and close a queue and take the next patient, patients join it,
+//! see their place and leave. The domain
 //! ([`crate::portal::bookings`]) decides everything; this file reads requests, maps each
 //! [`BookingError`] to its status with the domain's stable `code()`, and shapes answers.
 //! Booking times come as Unix seconds and as Europe/Stockholm wall-clock time with its offset.
@@ -17,7 +19,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use crate::portal::bookings::time::{self, TimeError};
-use crate::portal::bookings::{BookingError, Joiner, LocalTime, NewSlot};
+use crate::portal::bookings::{BookingError, Joiner, LocalTime, NewQueue, NewSlot};
 use crate::portal::identity::sessions::Realm;
 
 use super::error::{ApiError, JsonBody};
@@ -416,4 +418,100 @@ pub async fn mark_no_show(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     staff_end(&portal, &staff, &client, &id, StaffEnding::NoShow).await
+}
+
+// ----- drop-in: staff open, close and take from a queue; patients join, look, leave
+
+/// `POST /staff/queues`: open a drop-in queue in the active care unit.
+pub async fn open_queue(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    JsonBody(body): JsonBody<NewQueue>,
+) -> Result<Response, ApiError> {
+    let access = portal.staff_access(&staff.member, &staff.session, &client);
+    let queue = portal.bookings.open_queue(&access, &body).await?;
+    Ok(no_store((StatusCode::CREATED, Json(queue))))
+}
+
+/// `GET /staff/queues`: the active care unit's queues open now.
+pub async fn staff_queues(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+) -> Result<Response, ApiError> {
+    let unit = staff.session.care_unit.clone().unwrap_or_default();
+    Ok(no_store(Json(portal.bookings.open_queues(&unit).await?)))
+}
+
+/// `POST /staff/queues/{id}/close`: nobody more joins; those waiting can still be taken.
+pub async fn close_queue(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let access = portal.staff_access(&staff.member, &staff.session, &client);
+    Ok(no_store(Json(
+        portal.bookings.close_queue(&access, &id).await?,
+    )))
+}
+
+/// `POST /staff/queues/{id}/take`: the next patient, as a booking starting now.
+pub async fn take_next(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let access = portal.staff_access(&staff.member, &staff.session, &client);
+    let taken = portal.bookings.take_next(&access, &id).await?;
+    // The notice row is for the outbox; the clinician needs the booking to join.
+    Ok(no_store((StatusCode::CREATED, Json(taken.booking))))
+}
+
+/// `GET /queues?care_unit=`: the care unit's queues open now.
+pub async fn open_queues(
+    State(portal): State<Arc<Portal>>,
+    patient: PatientSession,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    patient.acting(&portal, Gate::PolicyAccepted).await?;
+    let pairs = query_pairs(raw.as_deref(), &["care_unit"])?;
+    let unit = required(&pairs, "care_unit")?;
+    Ok(no_store(Json(portal.bookings.open_queues(&unit).await?)))
+}
+
+/// `POST /queues/{id}/join`.
+pub async fn join_queue(
+    State(portal): State<Arc<Portal>>,
+    patient: PatientSession,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
+    let place = portal.bookings.join_queue(&acting, &id).await?;
+    Ok(no_store((StatusCode::CREATED, Json(place))))
+}
+
+/// `GET /queues/{id}/place`.
+pub async fn queue_place(
+    State(portal): State<Arc<Portal>>,
+    patient: PatientSession,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
+    Ok(no_store(Json(
+        portal.bookings.queue_place(&acting, &id).await?,
+    )))
+}
+
+/// `POST /queues/{id}/leave`.
+pub async fn leave_queue(
+    State(portal): State<Arc<Portal>>,
+    patient: PatientSession,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
+    Ok(no_store(Json(
+        portal.bookings.leave_queue(&acting, &id).await?,
+    )))
 }

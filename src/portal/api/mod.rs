@@ -671,6 +671,16 @@ pub fn router(built: &Built) -> Router {
         .route("/staff/bookings/{id}/cancel", post(bookings::staff_cancel))
         .route("/staff/bookings/{id}/done", post(bookings::mark_done))
         .route("/staff/bookings/{id}/no-show", post(bookings::mark_no_show))
+        .route(
+            "/staff/queues",
+            get(bookings::staff_queues).post(bookings::open_queue),
+        )
+        .route("/staff/queues/{id}/close", post(bookings::close_queue))
+        .route("/staff/queues/{id}/take", post(bookings::take_next))
+        .route("/queues", get(bookings::open_queues))
+        .route("/queues/{id}/join", post(bookings::join_queue))
+        .route("/queues/{id}/place", get(bookings::queue_place))
+        .route("/queues/{id}/leave", post(bookings::leave_queue))
         .route("/staff/care-unit", put(staff::care_unit))
         .route("/staff/patients/lookup", post(staff::lookup_patient))
         .route("/staff/patients", post(staff::register_patient))
