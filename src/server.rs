@@ -157,7 +157,6 @@ impl Server {
                  (development mode only)"
             );
         }
-        let api = portal_api::router(&built);
         let upload_dir = config.data_dir.join("uploads");
         let store = DirStore::open(&upload_dir).map_err(|e| StartError::Uploads(upload_dir, e))?;
         let uploads = Arc::new(Uploads::new(
@@ -166,6 +165,8 @@ impl Server {
             clock.clone(),
             config.uploads.max_bytes,
         ));
+        // The portal lists and serves a booking's files from the same store.
+        let api = portal_api::router(&built, uploads.clone());
         // Files a crash left without their row (src/uploads/mod.rs says how that can happen).
         let sweeper = uploads.clone();
         tokio::spawn(async move {

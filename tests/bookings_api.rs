@@ -4,7 +4,8 @@
 //! guardian, the last place raced for by concurrent requests, Join minting a short-lived token
 //! whose claims are decoded and checked, a clinician's join landing in the patient's access log,
 //! staff publishing, withdrawing, booking in, moving and ending with every read in the
-//! patient's access log, digital drop-in (queue, place, take, leave), and every refusal answered with its status and code while changing
+//! patient's access log, digital drop-in (queue, place, take, leave), the files uploaded in a
+//! booking's call (listed and downloaded, staff reads logged), and every refusal answered with its status and code while changing
 //! nothing.
 
 mod common;
@@ -46,6 +47,7 @@ on_both_databases!(
     every_state_changing_bookings_route_needs_the_csrf_token,
     staff_publish_book_in_move_end_and_every_read_is_in_the_patients_log,
     drop_in_patients_queue_and_a_clinician_takes_the_next_into_a_video_visit,
+    a_bookings_call_files_are_listed_for_its_patient_and_clinicians_only,
 );
 
 struct Portal {
@@ -1320,4 +1322,134 @@ async fn drop_in_patients_queue_and_a_clinician_takes_the_next_into_a_video_visi
 
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A PNG's signature and a little more: enough for the upload store's sniffing.
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR-a-tiny-test-image";
+
+async fn a_bookings_call_files_are_listed_for_its_patient_and_clinicians_only(db: Option<&str>) {
+    let portal = Portal::start(db).await;
+    let slot = portal
+        .video_slot("2026-03-16T10:00", "2026-03-16T10:20")
+        .await;
+    let other = portal
+        .video_slot("2026-03-16T11:00", "2026-03-16T11:20")
+        .await;
+    let elsa = portal.patient(ELSA).await;
+    let erik = portal.patient(ERIK).await;
+    let (_, booking) = elsa.post("bookings", json!({ "slot_id": slot })).await;
+    let id = booking["id"].as_str().expect("id").to_owned();
+    let (_, eriks) = erik.post("bookings", json!({ "slot_id": other })).await;
+    let eriks = eriks["id"].as_str().expect("id").to_owned();
+    // Kept as the call keeps them (the upload through the call is tests/uploads.rs's).
+    let store = &portal.server.server().state.uploads;
+    let keep = |booking: String, name: &'static str| async move {
+        store
+            .keep(vardrum::uploads::NewUpload {
+                room: &format!("visit-{booking}"),
+                booking: &booking,
+                uploader_participant: "p-1",
+                uploader_role: vardrum_signalling::Role::Patient,
+                raw_name: name,
+                bytes: PNG,
+            })
+            .await
+            .expect("kept")
+    };
+    let file = keep(id.clone(), "utslag.png").await;
+    let eriks_file = keep(eriks.clone(), "erik.png").await;
+
+    let (status, files) = elsa.get(&format!("bookings/{id}/uploads")).await;
+    assert_eq!(status, StatusCode::OK, "{files}");
+    assert_eq!(files.as_array().map(Vec::len), Some(1), "{files}");
+    assert_eq!(files[0]["id"], file.id.as_str());
+    assert_eq!(files[0]["name"], "utslag.png");
+    assert_eq!(files[0]["content_type"], "image/png");
+    assert_eq!(files[0]["uploaded_by"], "patient");
+    assert!(files[0].get("uploader_participant").is_none());
+
+    let download = |b: &Browser, path: String| {
+        let request = b.http.get(b.url(&path));
+        async move { request.send().await.expect("download") }
+    };
+    let response = download(&elsa, format!("bookings/{id}/uploads/{}", file.id)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "image/png");
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .is_ok_and(|d| d.starts_with("attachment;") && d.contains("utslag.png"))
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(
+        headers["content-security-policy"],
+        "sandbox; default-src 'none'"
+    );
+    assert_eq!(response.bytes().await.expect("bytes").as_ref(), PNG);
+
+    // The booked clinician: each read a PDL access in Elsa's log.
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let logged = log_len(&elsa).await;
+    let (status, files) = anna.get(&format!("bookings/{id}/uploads")).await;
+    assert_eq!(
+        (status, &files[0]["id"]),
+        (StatusCode::OK, &json!(file.id)),
+        "{files}"
+    );
+    let response = download(&anna, format!("bookings/{id}/uploads/{}", file.id)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(log_len(&elsa).await, logged + 2);
+
+    // Everyone else, and every other file: refused.
+    let bo = portal.logged_in("staff", ADMIN).await;
+    for (who, path, status, want) in [
+        (
+            &erik,
+            format!("bookings/{id}/uploads"),
+            StatusCode::FORBIDDEN,
+            "not_your_booking",
+        ),
+        (
+            &erik,
+            format!("bookings/{id}/uploads/{}", file.id),
+            StatusCode::FORBIDDEN,
+            "not_your_booking",
+        ),
+        (
+            &elsa,
+            format!("bookings/{id}/uploads/{}", eriks_file.id),
+            StatusCode::NOT_FOUND,
+            "upload_not_found",
+        ),
+        (
+            &elsa,
+            format!("bookings/{id}/uploads/nope"),
+            StatusCode::NOT_FOUND,
+            "upload_not_found",
+        ),
+        (
+            &elsa,
+            "bookings/nope/uploads".to_owned(),
+            StatusCode::NOT_FOUND,
+            "booking_not_found",
+        ),
+        (
+            &bo,
+            format!("bookings/{id}/uploads"),
+            StatusCode::FORBIDDEN,
+            "not_clinician",
+        ),
+        (
+            &Browser::new(&portal.base),
+            format!("bookings/{id}/uploads"),
+            StatusCode::UNAUTHORIZED,
+            "not_logged_in",
+        ),
+    ] {
+        let (got, answer) = who.get(&path).await;
+        assert_eq!((got, code(&answer).0), (status, want), "{path}: {answer}");
+    }
+    portal.stop().await;
 }

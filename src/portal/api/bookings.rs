@@ -4,23 +4,29 @@
 //! of their active care unit, see its calendar, book patients in, move, cancel and end
 //! bookings (every read of a patient's booking logged by the domain before it is shown); and
 //! digital drop-in: staff open and close a queue and take the next patient, patients join it,
-//! see their place and leave. The domain
+//! see their place and leave; and the files uploaded in a booking's call, listed and
+//! downloaded by the booking's patient (or guardian) and its clinicians. The domain
 //! ([`crate::portal::bookings`]) decides everything; this file reads requests, maps each
 //! [`BookingError`] to its status with the domain's stable `code()`, and shapes answers.
 //! Booking times come as Unix seconds and as Europe/Stockholm wall-clock time with its offset.
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use crate::portal::bookings::time::{self, TimeError};
-use crate::portal::bookings::{BookingError, Joiner, LocalTime, NewQueue, NewSlot};
+use crate::portal::bookings::{Booking, BookingError, Joiner, LocalTime, NewQueue, NewSlot};
 use crate::portal::identity::sessions::Realm;
+use crate::uploads::Uploads;
+use crate::uploads::http::{DOWNLOAD_CSP, content_disposition};
+use crate::uploads::records::{self, UploadRecord};
 
 use super::error::{ApiError, JsonBody};
 use super::session::{Gate, PatientSession, StaffSession};
@@ -514,4 +520,120 @@ pub async fn leave_queue(
     Ok(no_store(Json(
         portal.bookings.leave_queue(&acting, &id).await?,
     )))
+}
+
+// ----- files uploaded in a booking's call
+
+/// The booking, if the session may see its files: the booking's patient (or a guardian acting
+/// for them), or one of its clinicians in its care unit (a PDL read, logged by the domain
+/// before anything is shown; also when the clinician is then refused for not being booked on it).
+async fn booking_for_files(
+    portal: &Portal,
+    who: &JoinSession,
+    client: &ClientInfo,
+    id: &str,
+) -> Result<Booking, ApiError> {
+    match who {
+        JoinSession::Patient(patient) => {
+            let acting = patient.acting(portal, Gate::PolicyAccepted).await?;
+            Ok(portal.bookings.my_booking(&acting, id).await?)
+        }
+        JoinSession::Staff(staff) => {
+            let access = portal.staff_access(&staff.member, &staff.session, client);
+            let booking = portal.bookings.staff_booking(&access, id).await?;
+            if !booking.clinicians.contains(&staff.member.id) {
+                return Err(BookingError::NotYourBooking.into());
+            }
+            Ok(booking)
+        }
+    }
+}
+
+/// One file as the booking lists it: never the uploader's participant id or the file's hash.
+#[derive(Debug, Serialize)]
+pub struct BookingFile {
+    id: String,
+    name: String,
+    content_type: String,
+    size: u64,
+    /// `patient`, `clinician` or `guest`.
+    uploaded_by: String,
+    /// Unix seconds, and the same on a Stockholm wall clock.
+    uploaded_at: i64,
+    uploaded: Option<LocalTime>,
+}
+
+impl From<UploadRecord> for BookingFile {
+    fn from(r: UploadRecord) -> Self {
+        Self {
+            uploaded: time::to_local(r.created_at).ok(),
+            id: r.id,
+            name: r.name,
+            content_type: r.content_type,
+            size: r.size,
+            uploaded_by: r.uploader_role,
+            uploaded_at: r.created_at,
+        }
+    }
+}
+
+/// `GET /bookings/{id}/uploads`: the files uploaded in the call with this booking, oldest first.
+pub async fn uploads(
+    State(portal): State<Arc<Portal>>,
+    Extension(uploads): Extension<Arc<Uploads>>,
+    who: JoinSession,
+    client: ClientInfo,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let booking = booking_for_files(&portal, &who, &client, &id).await?;
+    let files = uploads
+        .for_booking(&booking.id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let files: Vec<BookingFile> = files.into_iter().map(BookingFile::from).collect();
+    Ok(no_store(Json(files)))
+}
+
+/// `GET /bookings/{id}/uploads/{upload}`: one of them, as a download.
+pub async fn download(
+    State(portal): State<Arc<Portal>>,
+    Extension(uploads): Extension<Arc<Uploads>>,
+    who: JoinSession,
+    client: ClientInfo,
+    Path((id, upload)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let booking = booking_for_files(&portal, &who, &client, &id).await?;
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "upload_not_found", "no such file");
+    // Only the booking's own files: an id of another booking's file is as unknown as any.
+    let record = records::get(&portal.db, &upload)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .filter(|r| r.booking == booking.id)
+        .ok_or_else(not_found)?;
+    let (record, bytes) = uploads
+        .open(&record.room, &record.id)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+        .ok_or_else(not_found)?;
+    let content_type =
+        HeaderValue::from_str(&record.content_type).map_err(|e| ApiError::internal(&e))?;
+    let disposition = HeaderValue::from_str(&content_disposition(&record.name))
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_DISPOSITION, disposition),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(DOWNLOAD_CSP),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }

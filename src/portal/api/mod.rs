@@ -14,6 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
@@ -23,6 +24,7 @@ use axum::routing::{delete, get, post, put};
 use crate::clock::Clock;
 use crate::config::{Config, Mode, OidcConfig};
 use crate::db::Db;
+use crate::uploads::Uploads;
 use vardrum_signalling::TokenIssuer;
 
 use super::accounts::{Account, Accounts, StaffAccess};
@@ -635,7 +637,7 @@ impl ClientInfo {
 }
 
 /// The API routes, and the test IdP's when one runs.
-pub fn router(built: &Built) -> Router {
+pub fn router(built: &Built, uploads: Arc<Uploads>) -> Router {
     let portal = built.portal.clone();
     let api = Router::new()
         .route("/openapi.json", get(openapi))
@@ -681,6 +683,8 @@ pub fn router(built: &Built) -> Router {
         .route("/queues/{id}/join", post(bookings::join_queue))
         .route("/queues/{id}/place", get(bookings::queue_place))
         .route("/queues/{id}/leave", post(bookings::leave_queue))
+        .route("/bookings/{id}/uploads", get(bookings::uploads))
+        .route("/bookings/{id}/uploads/{upload}", get(bookings::download))
         .route("/staff/care-unit", put(staff::care_unit))
         .route("/staff/patients/lookup", post(staff::lookup_patient))
         .route("/staff/patients", post(staff::register_patient))
@@ -690,6 +694,8 @@ pub fn router(built: &Built) -> Router {
         )
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        // The upload store is the server's (built beside the portal), shared with the calls.
+        .layer(Extension(uploads))
         .with_state(portal);
     let api = Router::new().nest("/api/v1", api);
     match &built.test_idp {
