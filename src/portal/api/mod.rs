@@ -29,7 +29,7 @@ use vardrum_signalling::TokenIssuer;
 
 use super::accounts::{Account, Accounts, StaffAccess};
 use super::audit::Actor;
-use super::bookings::{BookingPolicy, Bookings};
+use super::bookings::Bookings;
 use super::identity::oidc::{self, ClientConfig};
 use super::identity::personnummer::{Date, Personnummer};
 use super::identity::register::{FileRegister, FileRegisterError, PopulationRegister};
@@ -189,8 +189,7 @@ impl Portal {
             accounts: Accounts::new(db.clone(), register, region.clone(), clock.clone()),
             staff,
             sessions: Sessions::new(db.clone(), clock.clone(), lifetimes),
-            // The region file has no [bookings] section yet: the domain's defaults.
-            bookings: Bookings::new(db.clone(), clock.clone(), BookingPolicy::default()),
+            bookings: Bookings::new(db.clone(), clock.clone(), region.bookings),
             issuer: TokenIssuer::new(token_secret),
             patient_oidc: oidc::Client::new(patient_config, db.clone(), clock.clone()),
             staff_oidc: oidc::Client::new(staff_config, db.clone(), clock.clone()),

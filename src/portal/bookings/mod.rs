@@ -96,7 +96,8 @@ pub fn resource(booking_id: &str) -> String {
     format!("booking:{booking_id}")
 }
 
-/// The region's rules for bookings (a `[bookings]` section of the region file when wired).
+/// The region's rules for bookings: the `[bookings]` section of the region file, every key
+/// optional (`RegionConfig::validate` holds them within bounds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BookingPolicy {

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::portal::bookings::BookingPolicy;
 use crate::portal::identity::personnummer::Date;
 
 /// The policy of the region this deployment serves. Field names are the TOML keys.
@@ -50,6 +51,10 @@ pub struct RegionConfig {
     /// Video visits: the waiting room and which names patients see.
     #[serde(default)]
     pub video: VideoPolicy,
+    /// Bookings: when Join opens and closes, how long its token lasts, slot limits. Neither
+    /// policy states these; each region sets its own (the defaults otherwise).
+    #[serde(default)]
+    pub bookings: BookingPolicy,
     pub privacy_policy: PrivacyPolicy,
     pub texts: Texts,
 }
@@ -404,7 +409,52 @@ impl RegionConfig {
                 "protected_identity = \"allow_and_mark\"",
             )?,
         }
-        Ok(())
+        self.validate_bookings()
+    }
+
+    /// The `[bookings]` limits. A Join token is a bearer credential to a visit: it must stay
+    /// short-lived whatever a region writes, and Join must not open hours ahead.
+    fn validate_bookings(&self) -> Result<(), RegionConfigError> {
+        let b = &self.bookings;
+        let within = |field: &'static str, value: u64, range: std::ops::RangeInclusive<u64>| {
+            if range.contains(&value) {
+                Ok(())
+            } else {
+                Err(invalid(
+                    field,
+                    format!(
+                        "must be from {} to {} (is {value})",
+                        range.start(),
+                        range.end()
+                    ),
+                ))
+            }
+        };
+        within(
+            "bookings.join_opens_minutes_before",
+            b.join_opens_minutes_before.into(),
+            0..=60,
+        )?;
+        within(
+            "bookings.join_closes_minutes_after",
+            b.join_closes_minutes_after.into(),
+            0..=240,
+        )?;
+        within(
+            "bookings.join_token_max_secs",
+            b.join_token_max_secs,
+            60..=3600,
+        )?;
+        within(
+            "bookings.max_group_capacity",
+            b.max_group_capacity.into(),
+            2..=100,
+        )?;
+        within(
+            "bookings.max_slot_minutes",
+            b.max_slot_minutes.into(),
+            5..=24 * 60,
+        )
     }
 }
 
@@ -720,6 +770,21 @@ en = "Call 1177."
                 "protected_identity = \"allow_and_mark\"",
                 "texts.protected_identity_staff_marker",
             ),
+            (
+                "[identity]",
+                "[bookings]\njoin_token_max_secs = 86400\n[identity]",
+                "bookings.join_token_max_secs",
+            ),
+            (
+                "[identity]",
+                "[bookings]\njoin_opens_minutes_before = 600\n[identity]",
+                "bookings.join_opens_minutes_before",
+            ),
+            (
+                "[identity]",
+                "[bookings]\nmax_group_capacity = 1\n[identity]",
+                "bookings.max_group_capacity",
+            ),
         ];
         for (from, to, field) in cases {
             let text = MINIMAL.replacen(from, to, 1);
@@ -733,6 +798,30 @@ en = "Call 1177."
         for ok in ["proxy_age_limit = 0", "proxy_age_limit = 18"] {
             assert!(parse(&MINIMAL.replacen("proxy_age_limit = 13", ok, 1)).is_ok());
         }
+    }
+
+    #[test]
+    fn bookings_come_from_the_region_file_or_the_defaults() {
+        let config = parse(MINIMAL).expect("minimal region");
+        assert_eq!(config.bookings, BookingPolicy::default());
+        let text = MINIMAL.replacen(
+            "[identity]",
+            "[bookings]\njoin_opens_minutes_before = 15\njoin_token_max_secs = 300\n[identity]",
+            1,
+        );
+        let config = parse(&text).expect("region with [bookings]");
+        assert_eq!(config.bookings.join_opens_minutes_before, 15);
+        assert_eq!(config.bookings.join_token_max_secs, 300);
+        // What the file leaves out keeps its default.
+        assert_eq!(
+            config.bookings.join_closes_minutes_after,
+            BookingPolicy::default().join_closes_minutes_after
+        );
+        let unknown = MINIMAL.replacen("[identity]", "[bookings]\nopens = 1\n[identity]", 1);
+        assert!(matches!(
+            parse(&unknown),
+            Err(RegionConfigError::Parse { .. })
+        ));
     }
 
     #[test]
