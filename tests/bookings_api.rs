@@ -12,6 +12,7 @@ mod common;
 mod dbsupport;
 mod portalsupport;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::TestServer;
@@ -48,6 +49,7 @@ on_both_databases!(
     staff_publish_book_in_move_end_and_every_read_is_in_the_patients_log,
     drop_in_patients_queue_and_a_clinician_takes_the_next_into_a_video_visit,
     a_bookings_call_files_are_listed_for_its_patient_and_clinicians_only,
+    the_regions_bookings_section_sets_the_join_window_and_the_token_lifetime,
 );
 
 struct Portal {
@@ -58,9 +60,23 @@ struct Portal {
 
 impl Portal {
     async fn start(database_url: Option<&str>) -> Self {
+        Self::start_in_region(database_url, None).await
+    }
+
+    /// With another region file than the default one.
+    async fn start_in_region(database_url: Option<&str>, region: Option<PathBuf>) -> Self {
         let clock = Arc::new(ManualClock::new(T0));
         let url = database_url.map(str::to_owned);
-        let server = TestServer::start_with_clock(|c| c.database_url = url, clock.clone()).await;
+        let server = TestServer::start_with_clock(
+            |c| {
+                c.database_url = url;
+                if let Some(region) = region {
+                    c.portal.region = region;
+                }
+            },
+            clock.clone(),
+        )
+        .await;
         let base = server.server().base_url.clone();
         Self {
             server,
@@ -697,6 +713,78 @@ async fn join_mints_a_short_lived_token_inside_the_window_only(db: Option<&str>)
     assert_eq!(
         (status, code(&body).0),
         (StatusCode::CONFLICT, "join_closed")
+    );
+    portal.stop().await;
+}
+
+/// The shipped Västerbotten region file with `bookings` appended as its `[bookings]` section,
+/// written into `dir` (its policy text named by absolute path, since the copy lives elsewhere).
+fn region_with_bookings(dir: &Path, bookings: &str) -> PathBuf {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/regions");
+    let text = std::fs::read_to_string(shipped.join("vasterbotten.toml")).expect("region file");
+    let text = text.replace(
+        "\"vasterbotten/",
+        &format!("\"{}/", shipped.join("vasterbotten").display()),
+    );
+    let path = dir.join("vasterbotten-bookings.toml");
+    std::fs::write(&path, format!("{text}\n[bookings]\n{bookings}")).expect("write region");
+    path
+}
+
+/// A region that opens Join 30 minutes ahead and keeps its tokens for two minutes: both reach
+/// the Join endpoint (the defaults are 10 minutes and 600 s).
+async fn the_regions_bookings_section_sets_the_join_window_and_the_token_lifetime(
+    db: Option<&str>,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let region = region_with_bookings(
+        dir.path(),
+        "join_opens_minutes_before = 30\njoin_token_max_secs = 120\n",
+    );
+    let portal = Portal::start_in_region(db, Some(region)).await;
+    // 2026-03-16 10:00-10:20 in Stockholm is 09:00-09:20 UTC.
+    let slot = portal
+        .video_slot("2026-03-16T10:00", "2026-03-16T10:20")
+        .await;
+    let starts_at = 1_773_651_600_u64;
+    let elsa = portal.patient(ELSA).await;
+    let (_, booking) = elsa.post("bookings", json!({ "slot_id": slot })).await;
+    let id = booking["id"].as_str().expect("id").to_owned();
+    let join = format!("bookings/{id}/join");
+
+    // Thirty-one minutes before: not yet, and the message says when, 30 minutes ahead.
+    portal
+        .clock
+        .advance(starts_at - 31 * 60 - portal.clock_now());
+    let elsa = portal.patient(ELSA).await;
+    let (status, body) = elsa.send(Method::POST, &join, None).await;
+    assert_eq!(
+        (status, code(&body).0),
+        (StatusCode::CONFLICT, "join_not_open")
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("2026-03-16 09:30 (+01:00)")),
+        "{body}"
+    );
+
+    // Twenty minutes before, which the default window would refuse: a token for two minutes.
+    portal.clock.advance(11 * 60);
+    let now = portal.clock_now();
+    let (status, joined) = elsa.send(Method::POST, &join, None).await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+    let verifier = TokenVerifier::new(&portal.server.secret);
+    let claims = verifier
+        .verify(
+            joined["token"].as_str().expect("token"),
+            &format!("visit-{id}"),
+            now,
+        )
+        .expect("a valid token");
+    assert!(
+        claims.exp > now && claims.exp - claims.iat <= 120,
+        "{claims:?}"
     );
     portal.stop().await;
 }
