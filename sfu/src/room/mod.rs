@@ -307,7 +307,7 @@ impl Room {
                         if self.members.is_empty() {
                             break;
                         }
-                        self.offer_next(now.at);
+                        self.offer_next();
                         self.flush_dirty();
                         // Let the worker's socket task run between offers.
                         tokio::task::yield_now().await;
@@ -336,7 +336,7 @@ impl Room {
             // What the batch's datagrams produced goes out together; waiting at most for the
             // rest of a batch that is already here.
             self.flush_dirty();
-            if self.offer_next(Instant::now()) {
+            if self.offer_next() {
                 self.flush_dirty();
             }
             if self.members.is_empty() {

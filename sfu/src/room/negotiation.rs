@@ -184,12 +184,13 @@ impl Room {
         }
     }
 
-    /// Makes the oldest queued subscriber offer, if any. Whether one was made.
-    pub(super) fn offer_next(&mut self, now: Instant) -> bool {
+    /// Makes the oldest queued subscriber offer, if any. Whether one was made. Called after
+    /// every round of inputs, so it reads the clock only when there is an offer to make.
+    pub(super) fn offer_next(&mut self) -> bool {
         let Some(id) = self.offers_due.pop_front() else {
             return false;
         };
-        self.offer_now(&id, now);
+        self.offer_now(&id, Instant::now());
         true
     }
 
