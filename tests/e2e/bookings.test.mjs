@@ -9,12 +9,12 @@
 // what another changed. Run: tests/e2e/run.sh tests/e2e/bookings.test.mjs
 
 import assert from 'node:assert/strict';
-import { access, constants, rm } from 'node:fs/promises';
+import { access, constants, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import {
-  launchPerson, overflowsHorizontally, repoRoot, seriousAxeViolations, startServer, stopProcess, tempDir, waitForReady,
+  launchPerson, makePng, overflowsHorizontally, repoRoot, seriousAxeViolations, startServer, stopProcess, tempDir, waitForReady,
   waitForRemoteMedia, withLogs,
 } from './helpers.mjs';
 
@@ -203,6 +203,20 @@ describe('the booking pages', { concurrency: false, timeout: 180000 }, () => {
     assert.ok(elsaGets.framesDecoded > 0, 'the patient decodes the clinician\'s video');
     const roles = await anna.page.evaluate(() => window.vardrum.participants.map((p) => p.role));
     assert.ok(roles.includes('patient'), `the clinician sees the patient (${roles})`);
+
+    // A file the patient shares in the call is listed on the booking, with download.
+    const token = new URL(elsa.page.url()).hash.slice('#token='.length);
+    const upload = await fetch(url(`/api/v1/calls/${booking.room}/uploads?name=${encodeURIComponent('utslag.png')}&booking=${booking.id}`), {
+      method: 'POST', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'image/png' }, body: makePng(),
+    });
+    assert.equal(upload.status, 201, await upload.text());
+    const list = await elsa.context.newPage();
+    await open(list, '/portal/bookings.html');
+    const link = list.locator(`#b-${booking.id}-files a`, { hasText: 'utslag.png' });
+    await link.waitFor({ timeout: 10000 });
+    const [download] = await Promise.all([list.waitForEvent('download'), link.click()]);
+    assert.equal(download.suggestedFilename(), 'utslag.png');
+    assert.deepEqual(await readFile(await download.path()), makePng(), 'the downloaded file is the uploaded one');
     await elsa.close();
   }));
 
@@ -318,6 +332,62 @@ describe('the booking pages', { concurrency: false, timeout: 180000 }, () => {
     await erik.close();
   }));
 
+  test('staff calendar: book a patient in by personnummer, move, cancel, withdraw and mark a started visit done', () => withLogs(dumps, async () => {
+    const page = await anna.context.newPage();
+    await open(page, '/portal/calendar.html');
+    const firstStart = stockholmIn(30 * 60);
+    const secondStart = stockholmIn(32 * 60);
+    const first = await publish(page, { kind: 'digital', starts: firstStart, ends: plusMinutes(firstStart, 20) });
+    const second = await publish(page, { kind: 'digital', starts: secondStart, ends: plusMinutes(secondStart, 20) });
+    await page.locator('#range-days').selectOption('7');
+    await page.locator('#range-show').click();
+    const slot = (id) => page.locator(`#calendar li[data-slot-id="${id}"]`);
+    await slot(first.id).waitFor({ timeout: 10000 });
+
+    // Someone in the register without an account: the page says what to do instead.
+    await slot(first.id).locator('input').fill('19121212-1212');
+    await slot(first.id).locator('[data-action="book-in"]').click();
+    const refusal = page.locator(`#s-${first.id}-error`);
+    await refusal.filter({ hasText: 'Patienten har inget konto' }).waitFor({ timeout: 10000 });
+    assert.equal(await refusal.getAttribute('role'), 'alert');
+
+    await slot(first.id).locator('input').fill(ERIK.pnr);
+    await slot(first.id).locator('[data-action="book-in"]').click();
+    await page.locator('#status', { hasText: 'Erik Testsson är inbokad' }).waitFor({ timeout: 10000 });
+    const bookingItem = slot(first.id).locator('li[data-booking-id]');
+    const bookingId = await bookingItem.getAttribute('data-booking-id');
+    let booking = (await apiCall(page, 'GET', `/api/v1/staff/bookings/${bookingId}`)).body;
+    assert.equal(booking.booked_by, 'staff');
+    assert.equal(booking.patient.personnummer, ERIK.pnr);
+
+    await bookingItem.locator('[data-action="move"]').click();
+    await page.locator(`#b-${bookingId}-move-to`).selectOption(second.id);
+    await page.locator(`li[data-booking-id="${bookingId}"] [data-action="move-confirm"]`).click();
+    await page.locator('#status', { hasText: 'är flyttad' }).waitFor({ timeout: 10000 });
+    booking = (await apiCall(page, 'GET', `/api/v1/staff/bookings/${bookingId}`)).body;
+    assert.equal(booking.slot_id, second.id, 'the same booking is in the other slot');
+
+    await slot(first.id).locator('[data-action="withdraw"]').click();
+    await page.locator('#status', { hasText: 'är borttagen' }).waitFor({ timeout: 10000 });
+    assert.equal(await slot(first.id).count(), 0, 'the withdrawn slot is gone from the calendar');
+
+    await page.locator(`li[data-booking-id="${bookingId}"] [data-action="cancel"]`).click();
+    await page.locator('#status', { hasText: 'är avbokad' }).waitFor({ timeout: 10000 });
+    booking = (await apiCall(page, 'GET', `/api/v1/staff/bookings/${bookingId}`)).body;
+    assert.equal(booking.status, 'cancelled');
+    assert.equal(booking.ended_by, 'staff');
+
+    // Erik's drop-in visit (the test before) has started: it can be marked done.
+    const dropin = page.locator('li[data-booking-id][data-status="booked"]', { hasText: 'Erik Testsson' }).first();
+    const dropinId = await dropin.getAttribute('data-booking-id');
+    await dropin.locator('[data-action="done"]').click();
+    await page.locator('#status', { hasText: 'markerat som genomfört' }).waitFor({ timeout: 10000 });
+    booking = (await apiCall(page, 'GET', `/api/v1/staff/bookings/${dropinId}`)).body;
+    assert.equal(booking.status, 'done');
+    assert.ok(booking.ended_at, 'ended_at recorded');
+    await page.close();
+  }));
+
   test('keyboard: the booking form and the Join button are reachable and work with the keyboard', () => withLogs(dumps, async () => {
     const staff = await person('anna-api-3');
     await loginStaff(staff.page, ANNA.button);
@@ -370,8 +440,11 @@ describe('the booking pages', { concurrency: false, timeout: 180000 }, () => {
         if (prepare) await prepare(page);
         assert.equal(await page.evaluate(() => document.documentElement.lang), lang);
         assert.deepEqual(await seriousAxeViolations(page), [], `${p} (${lang})`);
+        const shot = (width) => path.join(process.env.E2E_SCREENSHOTS, `${path.basename(p).replace(/\W.*$/, '')}-${lang}-${width}.png`);
+        if (process.env.E2E_SCREENSHOTS) await page.screenshot({ path: shot(1024), fullPage: true });
         await page.setViewportSize({ width: 320, height: 640 });
         assert.equal(await overflowsHorizontally(page), false, `${p} (${lang}) fits 320 px`);
+        if (process.env.E2E_SCREENSHOTS) await page.screenshot({ path: shot(320), fullPage: true });
       }
     }
     await staffPage.close();

@@ -31,7 +31,7 @@ if (ctx) {
   let publishProblem = null;
   let queueProblem = null;
   const fieldErrors = new Map();
-  /** Per slot or booking id: the last refusal of an action on it. */
+  /** Per slot or booking (`s-<id>`, `b-<id>`): the last refusal of an action on it. */
   const problems = new Map();
   /** Files shown on request, by booking id: `{files}`/`{error}`, null while reading. */
   const files = new Map();
@@ -54,7 +54,7 @@ if (ctx) {
     queues = Array.isArray(answer) ? answer : [];
   }
 
-  /** Runs one action on a slot or booking (`key`), then reloads the calendar. */
+  /** Runs one action on a slot or booking (`key`: `s-<id>` or `b-<id>`, its elements' prefix), then reloads the calendar. */
   async function act(key, control, request, done) {
     problems.delete(key);
     status = null;
@@ -84,7 +84,7 @@ if (ctx) {
     item.dataset.status = booking.status;
     const name = document.createElement('p');
     name.className = 'booking-patient';
-    name.id = `${booking.id}-name`;
+    name.id = `b-${booking.id}-name`;
     name.textContent = `${fullName(booking.patient)}, ${formatPersonnummer(booking.patient.personnummer)}`;
     item.append(name, factList([
       ['booking_status', statusText(booking.status)],
@@ -97,7 +97,7 @@ if (ctx) {
     const add = (label, action, handler, className = 'button button-small') => {
       const b = button(label, className);
       b.dataset.action = action;
-      b.id = `${booking.id}-${action}`;
+      b.id = `b-${booking.id}-${action}`;
       b.setAttribute('aria-describedby', name.id);
       b.addEventListener('click', () => handler(b));
       actions.append(b);
@@ -105,10 +105,10 @@ if (ctx) {
     };
     if (open && booking.kind === 'digital' && (booking.clinicians ?? slot.clinicians).includes(me.id)) {
       add(t('join'), 'join', async (b) => {
-        problems.delete(booking.id);
+        problems.delete(`b-${booking.id}`);
         const refused = await joinBooking(booking.id, b);
         if (!refused || leaveOnError(refused)) return;
-        problems.set(booking.id, { error: refused });
+        problems.set(`b-${booking.id}`, { error: refused });
         focusAfter = b.id;
         render();
       }, 'button button-primary button-small');
@@ -116,16 +116,16 @@ if (ctx) {
     if (open) {
       const move = add(t('move'), 'move', () => {
         moving = moving === booking.id ? null : booking.id;
-        focusAfter = moving ? `${booking.id}-move-to` : `${booking.id}-move`;
+        focusAfter = moving ? `b-${booking.id}-move-to` : `b-${booking.id}-move`;
         render();
       });
       move.setAttribute('aria-expanded', String(moving === booking.id));
-      add(t('cancel_booking'), 'cancel', (b) => act(booking.id, b, () => api('POST', bookingPath(booking, 'cancel')),
+      add(t('cancel_booking'), 'cancel', (b) => act(`b-${booking.id}`, b, () => api('POST', bookingPath(booking, 'cancel')),
         () => ({ key: 'staff_cancelled', vars: { name: fullName(booking.patient) } })));
       if (slot.starts_at <= now()) {
-        add(t('mark_done'), 'done', (b) => act(booking.id, b, () => api('POST', bookingPath(booking, 'done')),
+        add(t('mark_done'), 'done', (b) => act(`b-${booking.id}`, b, () => api('POST', bookingPath(booking, 'done')),
           () => ({ key: 'staff_marked_done', vars: { name: fullName(booking.patient) } })));
-        add(t('mark_no_show'), 'no-show', (b) => act(booking.id, b, () => api('POST', bookingPath(booking, 'no-show')),
+        add(t('mark_no_show'), 'no-show', (b) => act(`b-${booking.id}`, b, () => api('POST', bookingPath(booking, 'no-show')),
           () => ({ key: 'staff_marked_no_show', vars: { name: fullName(booking.patient) } })));
       }
     }
@@ -135,7 +135,7 @@ if (ctx) {
         const loaded = await loadFiles(booking.id);
         if (loaded.error && leaveOnError(loaded.error)) return;
         files.set(booking.id, loaded);
-        focusAfter = `${booking.id}-files`;
+        focusAfter = `b-${booking.id}-files`;
         render();
       });
     }
@@ -143,15 +143,15 @@ if (ctx) {
     const problemLine = document.createElement('p');
     problemLine.className = 'message message-error';
     problemLine.setAttribute('role', 'alert');
-    problemLine.id = `${booking.id}-error`;
+    problemLine.id = `b-${booking.id}-error`;
     problemLine.tabIndex = -1;
-    if (problems.has(booking.id)) problemLine.textContent = text(problems.get(booking.id));
+    if (problems.has(`b-${booking.id}`)) problemLine.textContent = text(problems.get(`b-${booking.id}`));
     item.append(problemLine);
 
     if (moving === booking.id) item.append(moveBox(entry, booking));
     if (files.has(booking.id) && files.get(booking.id)) {
       const view = filesView(files.get(booking.id), booking.id);
-      view.id = `${booking.id}-files`;
+      view.id = `b-${booking.id}-files`;
       view.tabIndex = -1;
       item.append(view);
     }
@@ -165,7 +165,7 @@ if (ctx) {
       .filter((s) => s.id !== entry.slot.id && s.booked < s.capacity && s.starts_at > now());
     if (targets.length === 0) {
       const p = document.createElement('p');
-      p.id = `${booking.id}-move-to`;
+      p.id = `b-${booking.id}-move-to`;
       p.tabIndex = -1;
       p.textContent = t('move_none');
       box.append(p);
@@ -174,10 +174,10 @@ if (ctx) {
     const field = document.createElement('div');
     field.className = 'field';
     const label = document.createElement('label');
-    label.htmlFor = `${booking.id}-move-to`;
+    label.htmlFor = `b-${booking.id}-move-to`;
     label.textContent = t('move_to');
     const select = document.createElement('select');
-    select.id = `${booking.id}-move-to`;
+    select.id = `b-${booking.id}-move-to`;
     for (const slot of targets) {
       const option = document.createElement('option');
       option.value = slot.id;
@@ -189,7 +189,7 @@ if (ctx) {
     actions.className = 'actions';
     const confirm = button(t('move_confirm'), 'button button-primary');
     confirm.dataset.action = 'move-confirm';
-    confirm.addEventListener('click', () => act(booking.id, confirm,
+    confirm.addEventListener('click', () => act(`b-${booking.id}`, confirm,
       () => api('POST', bookingPath(booking, 'move'), { slot_id: select.value }),
       () => ({ key: 'staff_moved', vars: { name: fullName(booking.patient) } })));
     actions.append(confirm);
@@ -203,7 +203,7 @@ if (ctx) {
     item.className = 'booking';
     item.dataset.slotId = slot.id;
     const heading = document.createElement('h4');
-    heading.id = `${slot.id}-heading`;
+    heading.id = `s-${slot.id}-heading`;
     heading.textContent = `${timeRange(slot)}, ${kindText(slot)}`;
     item.append(heading, factList([
       ['slot_places', t('slot_places_value', { booked: slot.booked, capacity: slot.capacity })],
@@ -224,15 +224,15 @@ if (ctx) {
       const field = document.createElement('div');
       field.className = 'field';
       const label = document.createElement('label');
-      label.htmlFor = `${slot.id}-pnr`;
+      label.htmlFor = `s-${slot.id}-pnr`;
       label.textContent = t('book_in_personnummer');
       const input = document.createElement('input');
       input.type = 'text';
-      input.id = `${slot.id}-pnr`;
+      input.id = `s-${slot.id}-pnr`;
       input.inputMode = 'numeric';
       input.autocomplete = 'off';
       input.maxLength = 20;
-      input.setAttribute('aria-describedby', `${slot.id}-heading`);
+      input.setAttribute('aria-describedby', `s-${slot.id}-heading`);
       field.append(label, input);
       const submit = document.createElement('button');
       submit.type = 'submit';
@@ -242,7 +242,7 @@ if (ctx) {
       form.append(field, submit);
       form.addEventListener('submit', (event) => {
         event.preventDefault();
-        act(slot.id, submit, () => api('POST', '/api/v1/staff/bookings', { personnummer: input.value.trim(), slot_id: slot.id }),
+        act(`s-${slot.id}`, submit, () => api('POST', '/api/v1/staff/bookings', { personnummer: input.value.trim(), slot_id: slot.id }),
           (booking) => ({ key: 'staff_booked_in', vars: { name: fullName(booking.patient) } }));
       });
       actions.append(form);
@@ -253,7 +253,7 @@ if (ctx) {
       const withdraw = button(t('withdraw_slot'), 'button button-small');
       withdraw.dataset.action = 'withdraw';
       withdraw.setAttribute('aria-describedby', heading.id);
-      withdraw.addEventListener('click', () => act(slot.id, withdraw,
+      withdraw.addEventListener('click', () => act(`s-${slot.id}`, withdraw,
         () => api('DELETE', `/api/v1/staff/slots/${encodeURIComponent(slot.id)}`),
         () => ({ key: 'slot_withdrawn', vars: { time: `${formatDate(slot.starts.date)} ${timeRange(slot)}` } })));
       row.append(withdraw);
@@ -263,9 +263,9 @@ if (ctx) {
     const problemLine = document.createElement('p');
     problemLine.className = 'message message-error';
     problemLine.setAttribute('role', 'alert');
-    problemLine.id = `${slot.id}-error`;
+    problemLine.id = `s-${slot.id}-error`;
     problemLine.tabIndex = -1;
-    if (problems.has(slot.id)) problemLine.textContent = text(problems.get(slot.id));
+    if (problems.has(`s-${slot.id}`)) problemLine.textContent = text(problems.get(`s-${slot.id}`));
     item.append(problemLine);
     return item;
   }
@@ -296,7 +296,7 @@ if (ctx) {
     item.className = 'booking';
     item.dataset.queueId = queue.id;
     const heading = document.createElement('h4');
-    heading.id = `${queue.id}-heading`;
+    heading.id = `q-${queue.id}-heading`;
     heading.textContent = t('queue_title', { opens: `${formatDate(queue.opens.date)} ${queue.opens.time}`, closes: queue.closes.time });
     const actions = document.createElement('p');
     actions.className = 'actions';
