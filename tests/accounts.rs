@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use vardrum::clock::{Clock, ManualClock};
+use vardrum::clock::{Clock, ManualClock, SystemClock};
 use vardrum::db::{self, Db};
 use vardrum::portal::accounts::contact::{FieldError, Problem};
 use vardrum::portal::accounts::events::{self, EventAction};
@@ -21,6 +21,7 @@ use vardrum::portal::accounts::{
     AccountError, Accounts, ProfileUpdate, REGISTER_RESOURCE, RegisteredBy, Settings, StaffAccess,
 };
 use vardrum::portal::audit::{self, Action, Actor};
+use vardrum::portal::care::Care;
 use vardrum::portal::identity::personnummer::{Date, Personnummer};
 use vardrum::portal::identity::register::{
     FileRegister, PopulationRegister, RegisterError, RegisterFuture, RegisterPerson,
@@ -200,6 +201,14 @@ fn accounts(
     clock: Arc<ManualClock>,
 ) -> Accounts {
     Accounts::new(db.clone(), register, region, clock)
+}
+
+/// These staff reads are about what the account shows and logs, not about the care relationship
+/// (tests/care.rs): each is an emergency access with this reason.
+const EMERGENCY: Option<&str> = Some("telefonsamtal, patienten medvetslös");
+
+fn care(db: &Db) -> Care {
+    Care::new(db.clone(), Arc::new(SystemClock))
 }
 
 fn staff(id: &str, care_unit: &str) -> StaffAccess {
@@ -411,7 +420,13 @@ async fn the_prefill_is_not_updated_when_the_register_changes(db: &Db) {
     assert_eq!(later.last_login_at, Some((T0 + 86_400) as i64));
     // Staff see the same.
     let seen = after
-        .staff_read_account(&staff("staff-1", "Vårdcentralen Test"), &pnr(PARENT), None)
+        .staff_read_account(
+            &care(db),
+            &staff("staff-1", "Vårdcentralen Test"),
+            &pnr(PARENT),
+            None,
+            EMERGENCY,
+        )
         .await
         .expect("staff read");
     assert_eq!(seen.account.given_name, "Elsa");
@@ -640,7 +655,13 @@ async fn vasterbotten_refuses_protected_identity_with_its_own_text(db: &Db) {
     let err = later.login(&pnr(PARENT)).await.unwrap_err();
     assert!(matches!(err, AccountError::ProtectedIdentityRefused { .. }));
     let seen = later
-        .staff_read_account(&staff("staff-1", "Hälsocentralen Test"), &pnr(PARENT), None)
+        .staff_read_account(
+            &care(db),
+            &staff("staff-1", "Hälsocentralen Test"),
+            &pnr(PARENT),
+            None,
+            EMERGENCY,
+        )
         .await
         .expect("staff read");
     assert!(seen.account.protected_identity);
@@ -665,7 +686,13 @@ async fn jonkoping_allows_protected_identity_and_marks_it_for_staff(db: &Db) {
 
     let clinician = staff("SE2321000065-staff9", "Vårdcentralen Jönköping Test");
     let seen = accounts
-        .staff_read_account(&clinician, &pnr(PROTECTED), Some("video visit"))
+        .staff_read_account(
+            &care(db),
+            &clinician,
+            &pnr(PROTECTED),
+            Some("video visit"),
+            EMERGENCY,
+        )
         .await
         .expect("staff read");
     assert!(seen.account.protected_identity);
@@ -685,7 +712,7 @@ async fn jonkoping_allows_protected_identity_and_marks_it_for_staff(db: &Db) {
     // An unprotected patient carries no marker.
     accounts.login(&pnr(PARENT)).await.expect("login");
     let plain = accounts
-        .staff_read_account(&clinician, &pnr(PARENT), None)
+        .staff_read_account(&care(db), &clinician, &pnr(PARENT), None, EMERGENCY)
         .await
         .expect("staff read");
     assert!(!plain.account.protected_identity);
@@ -851,12 +878,12 @@ async fn deletion_removes_every_row_of_the_account_but_keeps_the_access_log(db: 
     let clinician = staff("staff-1", "Vårdcentralen Test");
     for _ in 0..2 {
         accounts
-            .staff_read_account(&clinician, &pnr(PARENT), None)
+            .staff_read_account(&care(db), &clinician, &pnr(PARENT), None, EMERGENCY)
             .await
             .expect("staff read");
     }
     accounts
-        .staff_read_account(&clinician, &pnr(OTHER_PARENT), None)
+        .staff_read_account(&care(db), &clinician, &pnr(OTHER_PARENT), None, EMERGENCY)
         .await
         .expect("staff read");
     for table in ["accounts", "account_settings"] {
@@ -947,25 +974,35 @@ async fn the_export_contains_all_own_data(db: &Db) {
     clock.advance(600);
     accounts
         .staff_read_account(
+            &care(db),
             &staff("staff-secret-7", "Hälsocentralen Ålidhem"),
             &pnr(PARENT),
             Some("booked visit"),
+            EMERGENCY,
         )
         .await
         .expect("read");
     clock.advance(600);
     accounts
         .staff_read_account(
+            &care(db),
             &staff("staff-secret-8", "Akutmottagningen Test"),
             &pnr(PARENT),
             None,
+            EMERGENCY,
         )
         .await
         .expect("read");
     // Someone else's access-log entries stay theirs.
     accounts.login(&pnr(OTHER_PARENT)).await.expect("login");
     accounts
-        .staff_read_account(&staff("staff-9", "Elsewhere"), &pnr(OTHER_PARENT), None)
+        .staff_read_account(
+            &care(db),
+            &staff("staff-9", "Elsewhere"),
+            &pnr(OTHER_PARENT),
+            None,
+            EMERGENCY,
+        )
         .await
         .expect("read");
 
@@ -998,12 +1035,15 @@ async fn the_export_contains_all_own_data(db: &Db) {
     assert_eq!(account["created_at"], T0);
     assert_eq!(account["last_login_at"], T0);
     assert_eq!(account["id"], created.id.as_str());
-    // Who accessed their data: care unit, time and action, newest first, and never a staff id.
+    // Who accessed their data: care unit, time and action, newest first, and never a staff id;
+    // these two were emergency accesses (no care relationship), and say so.
     assert_eq!(
         json["access_log"],
         serde_json::json!([
-            {"at": T0 + 1200, "care_unit": "Akutmottagningen Test", "action": "read"},
-            {"at": T0 + 600, "care_unit": "Hälsocentralen Ålidhem", "action": "read"},
+            {"at": T0 + 1200, "care_unit": "Akutmottagningen Test", "action": "read",
+             "emergency_access": true},
+            {"at": T0 + 600, "care_unit": "Hälsocentralen Ålidhem", "action": "read",
+             "emergency_access": true},
         ])
     );
     let text = json.to_string();
@@ -1040,7 +1080,13 @@ async fn every_staff_read_writes_exactly_one_access_log_entry(db: &Db) {
         clock.advance(10);
         let before = rows(db, "access_log").await;
         accounts
-            .staff_read_account(&clinician, &pnr(PARENT), Some("triage"))
+            .staff_read_account(
+                &care(db),
+                &clinician,
+                &pnr(PARENT),
+                Some("triage"),
+                EMERGENCY,
+            )
             .await
             .expect("read");
         assert_eq!(rows(db, "access_log").await, before + 1, "read {n}");
@@ -1056,7 +1102,7 @@ async fn every_staff_read_writes_exactly_one_access_log_entry(db: &Db) {
 
     // Looking for someone without an account is logged too: "no account" is information.
     let err = accounts
-        .staff_read_account(&clinician, &pnr(OTHER_PARENT), None)
+        .staff_read_account(&care(db), &clinician, &pnr(OTHER_PARENT), None, EMERGENCY)
         .await
         .unwrap_err();
     assert!(matches!(err, AccountError::NotFound));
@@ -1109,12 +1155,15 @@ async fn every_staff_read_writes_exactly_one_access_log_entry(db: &Db) {
     let mut tasks = Vec::new();
     for i in 0..10 {
         let accounts = accounts.clone();
+        let care = care(db);
         tasks.push(tokio::spawn(async move {
             accounts
                 .staff_read_account(
+                    &care,
                     &staff(&format!("staff-{i}"), "Vårdcentralen Test"),
                     &pnr(PARENT),
                     None,
+                    EMERGENCY,
                 )
                 .await
                 .map(|_| ())

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use vardrum::clock::{Clock, ManualClock};
 use vardrum::db::{self, Db};
 use vardrum::portal::audit::{
-    self, Action, Actor, AuditError, Broken, ChainPoint, GENESIS_HASH, NewEntry, Problem,
+    self, Action, Actor, AuditError, Basis, Broken, ChainPoint, GENESIS_HASH, NewEntry, Problem,
 };
 use vardrum::portal::identity::personnummer::Personnummer;
 
@@ -149,6 +149,7 @@ fn staff_read(staff: &str, care_unit: &str, patient: &str, resource: &str) -> Ne
         purpose: None,
         client_ip: None,
         user_agent: None,
+        basis: Basis::Booking("b-1".into()),
     }
 }
 
@@ -162,6 +163,7 @@ fn full_entry() -> NewEntry {
         purpose: Some("rebooking at the patient's request".into()),
         client_ip: Some("192.0.2.10".parse().unwrap()),
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64)".into()),
+        basis: Basis::Emergency("e-1".into()),
     }
 }
 
@@ -584,8 +586,8 @@ async fn a_patient_sees_care_unit_time_and_action_of_their_own_entries_only(t: &
             .keys()
             .map(String::as_str)
             .collect();
-        assert_eq!(keys.len(), 3, "{item}");
-        for key in ["at", "care_unit", "action"] {
+        assert_eq!(keys.len(), 4, "{item}");
+        for key in ["at", "care_unit", "action", "emergency_access"] {
             assert!(keys.contains(&key), "{item}");
         }
     }

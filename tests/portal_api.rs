@@ -118,6 +118,16 @@ fn staff_patient(personnummer: &str) -> Value {
     json!({ "personnummer": personnummer, "purpose": "Videobesök" })
 }
 
+/// A lookup body for tests about what a lookup shows and logs rather than the care-relationship
+/// rule (tests/care.rs): each is an emergency access with a stated reason.
+fn lookup(personnummer: &str) -> Value {
+    json!({
+        "personnummer": personnummer,
+        "purpose": "Videobesök",
+        "emergency_reason": "Patienten medvetslös på akuten",
+    })
+}
+
 /// A copy of a shipped region file with some lines replaced, its policy text paths absolute.
 fn region_variant(dir: &Path, name: &str, replace: &[(&str, &str)]) -> PathBuf {
     let shipped = repo(&format!("config/regions/{name}.toml"));
@@ -487,9 +497,7 @@ async fn protected_identity_follows_each_regions_rule(db: Option<&str>) {
     let (_, me) = ingrid.get("me").await;
     assert_eq!(me["protected_identity"], true);
     let anna = portal.logged_in("staff", CLINICIAN).await;
-    let (status, view) = anna
-        .post("staff/patients/lookup", staff_patient(INGRID))
-        .await;
+    let (status, view) = anna.post("staff/patients/lookup", lookup(INGRID)).await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert!(
         view["protected_identity_marker"]["sv"]
@@ -518,8 +526,7 @@ async fn deletion_removes_every_row_and_export_holds_all_of_it(db: Option<&str>)
     )
     .await;
     let anna = portal.logged_in("staff", CLINICIAN).await;
-    anna.post("staff/patients/lookup", staff_patient(ERIK))
-        .await;
+    anna.post("staff/patients/lookup", lookup(ERIK)).await;
 
     // The export is a download holding the account, its settings, events, decisions and who
     // has accessed it.
@@ -616,9 +623,7 @@ async fn every_staff_read_writes_one_access_log_entry_and_audit_verify_finds_an_
     let entries = || portal.count("SELECT COUNT(*) FROM access_log WHERE patient = $1", ELSA);
     assert_eq!(entries().await, 0);
     for n in 1..=3 {
-        let (status, view) = anna
-            .post("staff/patients/lookup", staff_patient(ELSA))
-            .await;
+        let (status, view) = anna.post("staff/patients/lookup", lookup(ELSA)).await;
         assert_eq!(status, StatusCode::OK, "{view}");
         assert_eq!(view["account"]["given_name"], "Elsa");
         assert_eq!(entries().await, n);
@@ -631,8 +636,7 @@ async fn every_staff_read_writes_one_access_log_entry_and_audit_verify_finds_an_
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    anna.post("staff/patients/lookup", staff_patient(ELSA))
-        .await;
+    anna.post("staff/patients/lookup", lookup(ELSA)).await;
     let (unit, purpose, ip): (String, Option<String>, Option<String>) = sqlx::query_as(
         "SELECT care_unit, purpose, client_ip FROM access_log WHERE patient = $1 \
          ORDER BY seq DESC LIMIT 1",
@@ -645,9 +649,7 @@ async fn every_staff_read_writes_one_access_log_entry_and_audit_verify_finds_an_
     assert_eq!(purpose.as_deref(), Some("Videobesök"));
     assert_eq!(ip.as_deref(), Some("127.0.0.1"));
     // Looking up someone with no account is an access too, and reveals nothing more.
-    let (status, body) = anna
-        .post("staff/patients/lookup", staff_patient(ERIK))
-        .await;
+    let (status, body) = anna.post("staff/patients/lookup", lookup(ERIK)).await;
     assert_eq!(
         (status, error_code(&body)),
         (StatusCode::NOT_FOUND, ("not_found", None))
@@ -700,9 +702,7 @@ async fn roles_and_realms_are_kept_apart(db: Option<&str>) {
     let bo = portal.logged_in("staff", ADMIN).await;
 
     // A patient has no staff session: the staff API does not know them.
-    let (status, _) = elsa
-        .post("staff/patients/lookup", staff_patient(ERIK))
-        .await;
+    let (status, _) = elsa.post("staff/patients/lookup", lookup(ERIK)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, _) = elsa.get("admin/staff").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -711,7 +711,7 @@ async fn roles_and_realms_are_kept_apart(db: Option<&str>) {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // An administrator manages staff but does not read patients by that role.
-    let (status, body) = bo.post("staff/patients/lookup", staff_patient(ELSA)).await;
+    let (status, body) = bo.post("staff/patients/lookup", lookup(ELSA)).await;
     assert_eq!(
         (status, error_code(&body).0),
         (StatusCode::FORBIDDEN, "forbidden")
@@ -1136,7 +1136,7 @@ async fn bad_input_gets_a_code_and_the_field_and_changes_nothing(db: Option<&str
     // Identity numbers are validated where staff type them.
     let anna = portal.logged_in("staff", CLINICIAN).await;
     for bad in ["19900602-2398", "abc", "199013022397", "19900602-0000"] {
-        let (status, answer) = anna.post("staff/patients/lookup", staff_patient(bad)).await;
+        let (status, answer) = anna.post("staff/patients/lookup", lookup(bad)).await;
         assert_eq!(
             (status, error_code(&answer)),
             (
@@ -1154,7 +1154,7 @@ async fn bad_input_gets_a_code_and_the_field_and_changes_nothing(db: Option<&str
     );
     // The 10-digit form with a hyphen is what people type; it is accepted.
     let (status, _) = anna
-        .post("staff/patients/lookup", staff_patient("900602-2397"))
+        .post("staff/patients/lookup", lookup("900602-2397"))
         .await;
     assert_eq!(status, StatusCode::OK);
 
@@ -1300,7 +1300,7 @@ async fn every_state_changing_route_refuses_a_request_without_the_token_or_from_
             &anna,
             Method::POST,
             "staff/patients/lookup",
-            Some(staff_patient(ELSA)),
+            Some(lookup(ELSA)),
             StatusCode::OK,
         ),
         (
@@ -1583,6 +1583,30 @@ async fn the_openapi_document_describes_every_route() {
         ("post", "/api/v1/queues/{id}/leave"),
         ("get", "/api/v1/bookings/{id}/uploads"),
         ("get", "/api/v1/bookings/{id}/uploads/{upload}"),
+        ("get", "/api/v1/conversations"),
+        ("post", "/api/v1/conversations"),
+        ("get", "/api/v1/conversations/{id}"),
+        ("post", "/api/v1/conversations/{id}/messages"),
+        ("post", "/api/v1/conversations/{id}/read"),
+        (
+            "post",
+            "/api/v1/conversations/{id}/messages/{message}/attachments",
+        ),
+        ("get", "/api/v1/conversations/{id}/attachments/{attachment}"),
+        ("get", "/api/v1/staff/inbox"),
+        ("get", "/api/v1/staff/conversations/{id}"),
+        ("post", "/api/v1/staff/conversations/{id}/messages"),
+        ("post", "/api/v1/staff/conversations/{id}/read"),
+        ("post", "/api/v1/staff/conversations/{id}/assign"),
+        ("post", "/api/v1/staff/conversations/{id}/close"),
+        (
+            "post",
+            "/api/v1/staff/conversations/{id}/messages/{message}/attachments",
+        ),
+        (
+            "get",
+            "/api/v1/staff/conversations/{id}/attachments/{attachment}",
+        ),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
@@ -1594,7 +1618,7 @@ async fn the_openapi_document_describes_every_route() {
             .values()
             .map(|p| p.as_object().map_or(0, |o| o.len()))
             .sum::<usize>(),
-        48,
+        63,
         "no documented operation that the server does not have"
     );
     portal.stop().await;

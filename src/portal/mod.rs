@@ -24,6 +24,7 @@ pub mod accounts;
 pub mod api;
 pub mod audit;
 pub mod bookings;
+pub mod care;
 pub mod identity;
 pub mod personal_data;
 pub mod region;

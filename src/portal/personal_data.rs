@@ -127,6 +127,7 @@ pub static REGISTRY: &[&dyn PersonalData] = &[
     &crate::portal::accounts::events::EventData,
     &crate::portal::region::policy::DecisionData,
     &crate::portal::audit::AccessLogData,
+    &crate::portal::care::EmergencyAccessData,
     &BookingData,
     &crate::portal::accounts::AccountData,
 ];

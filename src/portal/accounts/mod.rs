@@ -61,7 +61,8 @@ use sqlx::{AnyConnection, Row};
 use crate::clock::Clock;
 use crate::db::Db;
 
-use crate::portal::audit::{self, Action, Actor, AuditError, NewEntry};
+use crate::portal::audit::{Action, Actor, AuditError, Basis};
+use crate::portal::care;
 use crate::portal::identity::personnummer::{Date, Personnummer};
 use crate::portal::identity::register::{PopulationRegister, RegisterError, RegisterPerson};
 use crate::portal::personal_data::{
@@ -303,6 +304,9 @@ pub struct StaffAccountView {
     /// Set when the patient has protected identity and the region has a marker text for staff
     /// (`allow_and_mark`); `account.protected_identity` says it in every region.
     pub protected_identity_marker: Option<Marker>,
+    /// What allowed this read (as the access log records it): `booking:<id>`,
+    /// `emergency:<id>`, ….
+    pub basis: Basis,
 }
 
 /// What a deletion removed.
@@ -327,6 +331,9 @@ pub enum AccountError {
     NotInRegister,
     #[error("no such account")]
     NotFound,
+    /// Staff without a care relationship (or a valid emergency reason).
+    #[error(transparent)]
+    Care(#[from] care::CareError),
     /// Staff tried to register a patient who already has an account.
     #[error("the account already exists")]
     AlreadyExists,
@@ -469,8 +476,15 @@ impl Accounts {
         let person = match self.lookup(patient).await {
             Ok(person) => person,
             Err(AccountError::NotInRegister) => {
-                self.log(staff, patient, Action::Read, REGISTER_RESOURCE, purpose)
-                    .await?;
+                self.log(
+                    staff,
+                    patient,
+                    Action::Read,
+                    REGISTER_RESOURCE,
+                    purpose,
+                    Basis::Registration,
+                )
+                .await?;
                 return Err(AccountError::NotInRegister);
             }
             Err(e) => return Err(e),
@@ -478,19 +492,40 @@ impl Accounts {
         if let Some(refusal) = self.protected_identity_refusal(&person) {
             // The entry says the register was consulted, not what it said: "protected
             // identity" must not become readable to everyone who follows up the log.
-            self.log(staff, patient, Action::Read, REGISTER_RESOURCE, purpose)
-                .await?;
+            self.log(
+                staff,
+                patient,
+                Action::Read,
+                REGISTER_RESOURCE,
+                purpose,
+                Basis::Registration,
+            )
+            .await?;
             return Err(refusal);
         }
         // Finding that the account exists is itself a read of the patient's data: logged as
         // one, so the log never claims a creation that did not happen.
         if self.find(patient).await?.is_some() {
-            self.log(staff, patient, Action::Read, RESOURCE, purpose)
-                .await?;
+            self.log(
+                staff,
+                patient,
+                Action::Read,
+                RESOURCE,
+                purpose,
+                Basis::Registration,
+            )
+            .await?;
             return Err(AccountError::AlreadyExists);
         }
-        self.log(staff, patient, Action::Create, RESOURCE, purpose)
-            .await?;
+        self.log(
+            staff,
+            patient,
+            Action::Create,
+            RESOURCE,
+            purpose,
+            Basis::Registration,
+        )
+        .await?;
         let now = self.now()?;
         // Two staff members registering the same patient at once: the loser's create entry
         // stands for an attempt, and it gets AlreadyExists.
@@ -543,18 +578,40 @@ impl Accounts {
         self.account(owner).await
     }
 
-    /// Staff (or a system job) read a patient's account. Exactly one access-log entry per call,
-    /// written before anything is read; also when the patient has no account, since the
-    /// answer "no account" is itself information about them.
+    /// Staff read a patient's account, on the ground [`Care::authorize`](care::Care::authorize)
+    /// finds (their care relationship with the active care unit, or an emergency access opened
+    /// with `emergency_reason`). Refused with [`AccountError::Care`] before anything is shown
+    /// or logged when there is none; otherwise exactly one access-log entry, written before the
+    /// account is shown, also when the patient has no account, since the answer "no account" is
+    /// itself information about them.
     pub async fn staff_read_account(
         &self,
+        care: &care::Care,
         staff: &StaffAccess,
         patient: &Personnummer,
         purpose: Option<&str>,
+        emergency_reason: Option<&str>,
     ) -> Result<StaffAccountView, AccountError> {
-        self.log(staff, patient, Action::Read, RESOURCE, purpose)
+        // Found, not shown: the relationship is looked up by the account's id.
+        let found = self.find(patient).await?;
+        let basis = care
+            .authorize(
+                staff,
+                patient,
+                found.as_ref().map(|a| a.id.0.as_str()),
+                emergency_reason,
+            )
             .await?;
-        let account = self.find(patient).await?.ok_or(AccountError::NotFound)?;
+        self.log(
+            staff,
+            patient,
+            Action::Read,
+            RESOURCE,
+            purpose,
+            basis.clone(),
+        )
+        .await?;
+        let account = found.ok_or(AccountError::NotFound)?;
         let protected_identity_marker = if account.protected_identity {
             self.region
                 .texts
@@ -567,6 +624,7 @@ impl Accounts {
         Ok(StaffAccountView {
             account,
             protected_identity_marker,
+            basis,
         })
     }
 
@@ -698,6 +756,7 @@ impl Accounts {
         }
     }
 
+    /// One PDL access-log entry, through the care-relationship rule's one path to the log.
     async fn log(
         &self,
         staff: &StaffAccess,
@@ -705,17 +764,19 @@ impl Accounts {
         action: Action,
         resource: &str,
         purpose: Option<&str>,
+        basis: Basis,
     ) -> Result<(), AccountError> {
-        let entry = NewEntry {
-            actor: staff.actor.clone(),
-            patient: *patient,
+        care::log(
+            &self.db,
+            self.clock.as_ref(),
+            staff,
+            patient,
             action,
-            resource: resource.into(),
-            purpose: purpose.map(str::to_owned),
-            client_ip: staff.client_ip,
-            user_agent: staff.user_agent.clone(),
-        };
-        audit::append(&self.db, self.clock.as_ref(), &entry).await?;
+            resource,
+            purpose,
+            basis,
+        )
+        .await?;
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use crate::portal::accounts::AccountError;
 use crate::portal::accounts::contact::FieldError;
 use crate::portal::accounts::guardians::ProxyError;
+use crate::portal::care::CareError;
 use crate::portal::identity::register::RegisterError;
 use crate::portal::identity::sessions::SessionError;
 use crate::portal::region::Localized;
@@ -196,6 +197,36 @@ impl From<AccountError> for ApiError {
             ),
             AccountError::Register(e) => e.into(),
             AccountError::Proxy(e) => e.into(),
+            AccountError::Care(e) => e.into(),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+impl From<CareError> for ApiError {
+    fn from(e: CareError) -> Self {
+        match e {
+            CareError::NoCareRelationship => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "no_care_relationship",
+                "the patient has no booking, conversation, drop-in place or case with your \
+                 active care unit; give emergency_reason to open the data as an emergency access",
+            ),
+            CareError::InvalidReason(why) => ApiError::invalid("emergency_reason", why),
+            CareError::InvalidNote(why) => ApiError::invalid("note", why),
+            CareError::NotClinician => ApiError::forbidden("this needs the clinician role"),
+            CareError::NotAdministrator => ApiError::forbidden("this needs the administrator role"),
+            CareError::NoCareUnit => ApiError::new(
+                StatusCode::CONFLICT,
+                "no_care_unit",
+                "choose the care unit you work in first (PUT /api/v1/staff/care-unit)",
+            ),
+            CareError::NotFound => ApiError::not_found(),
+            CareError::AlreadyReviewed => ApiError::new(
+                StatusCode::CONFLICT,
+                "already_reviewed",
+                "this emergency access is already followed up",
+            ),
             other => ApiError::internal(&other),
         }
     }

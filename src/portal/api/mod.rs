@@ -28,6 +28,7 @@ use crate::uploads::Uploads;
 use vardrum_signalling::TokenIssuer;
 
 use super::accounts::{Account, Accounts, StaffAccess};
+use super::care::Care;
 use super::audit::Actor;
 use super::bookings::Bookings;
 use super::identity::oidc::{self, ClientConfig};
@@ -54,6 +55,8 @@ pub struct Portal {
     pub staff: Staff,
     pub sessions: Sessions,
     pub bookings: Bookings,
+    /// The care-relationship rule: on what ground staff open a patient's data.
+    pub care: Care,
     /// Mints the join tokens a booking's Join answers with (the server's signing secret).
     pub issuer: TokenIssuer,
     pub patient_oidc: oidc::Client,
@@ -190,6 +193,7 @@ impl Portal {
             staff,
             sessions: Sessions::new(db.clone(), clock.clone(), lifetimes),
             bookings: Bookings::new(db.clone(), clock.clone(), region.bookings),
+            care: Care::new(db.clone(), clock.clone()),
             issuer: TokenIssuer::new(token_secret),
             patient_oidc: oidc::Client::new(patient_config, db.clone(), clock.clone()),
             staff_oidc: oidc::Client::new(staff_config, db.clone(), clock.clone()),
@@ -686,6 +690,11 @@ pub fn router(built: &Built, uploads: Arc<Uploads>) -> Router {
         .route("/bookings/{id}/uploads/{upload}", get(bookings::download))
         .route("/staff/care-unit", put(staff::care_unit))
         .route("/staff/patients/lookup", post(staff::lookup_patient))
+        .route("/staff/emergency-accesses", get(staff::emergency_accesses))
+        .route(
+            "/staff/emergency-accesses/{id}/review",
+            post(staff::review_emergency_access),
+        )
         .route("/staff/patients", post(staff::register_patient))
         .route(
             "/admin/staff",

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
@@ -18,6 +18,9 @@ use super::auth::session_body;
 use super::error::{ApiError, JsonBody};
 use super::session::StaffSession;
 use super::{ClientInfo, Portal, no_store};
+
+/// The most emergency accesses one follow-up page lists.
+const MAX_FOLLOW_UP_LIST: u32 = 500;
 
 /// The longest purpose text kept in the access log.
 const MAX_PURPOSE_CHARS: usize = 500;
@@ -55,21 +58,37 @@ pub struct PatientBody {
     purpose: Option<String>,
 }
 
+/// A lookup: the patient, why, and, without a care relationship, the emergency reason.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupBody {
+    personnummer: String,
+    #[serde(default)]
+    purpose: Option<String>,
+    #[serde(default)]
+    emergency_reason: Option<String>,
+}
+
 impl PatientBody {
     fn purpose(&self) -> Result<Option<&str>, ApiError> {
-        match self.purpose.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(p)
-                if p.chars().count() > MAX_PURPOSE_CHARS
-                    || p.chars().any(|c| c.is_control() || is_invisible(c)) =>
-            {
-                Err(ApiError::invalid(
-                    "purpose",
-                    "too long or contains control or invisible characters",
-                ))
-            }
-            Some(p) => Ok(Some(p)),
+        check_purpose(self.purpose.as_deref())
+    }
+}
+
+/// The purpose a staff member states, as the access log keeps it.
+fn check_purpose(purpose: Option<&str>) -> Result<Option<&str>, ApiError> {
+    match purpose.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(p)
+            if p.chars().count() > MAX_PURPOSE_CHARS
+                || p.chars().any(|c| c.is_control() || is_invisible(c)) =>
+        {
+            Err(ApiError::invalid(
+                "purpose",
+                "too long or contains control or invisible characters",
+            ))
         }
+        Some(p) => Ok(Some(p)),
     }
 }
 
@@ -77,15 +96,21 @@ pub async fn lookup_patient(
     State(portal): State<Arc<Portal>>,
     staff: StaffSession,
     client: ClientInfo,
-    JsonBody(body): JsonBody<PatientBody>,
+    JsonBody(body): JsonBody<LookupBody>,
 ) -> Result<Response, ApiError> {
     staff.require(Role::Clinician)?;
     let patient = portal.parse_personnummer("personnummer", &body.personnummer)?;
-    let purpose = body.purpose()?;
+    let purpose = check_purpose(body.purpose.as_deref())?;
     let access = portal.staff_access(&staff.member, &staff.session, &client);
     let view = portal
         .accounts
-        .staff_read_account(&access, &patient, purpose)
+        .staff_read_account(
+            &portal.care,
+            &access,
+            &patient,
+            purpose,
+            body.emergency_reason.as_deref(),
+        )
         .await?;
     Ok(no_store(Json(view)))
 }
@@ -123,4 +148,48 @@ pub async fn create_staff(
     staff.require(Role::Administrator)?;
     let member = portal.staff.create(&body, portal.now()).await?;
     Ok(no_store((StatusCode::CREATED, Json(member))))
+}
+
+/// `GET /staff/emergency-accesses[?state=unreviewed|all]`: the follow-up list (administrators).
+pub async fn emergency_accesses(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let unreviewed_only = match raw.as_deref() {
+        None | Some("") | Some("state=unreviewed") => true,
+        Some("state=all") => false,
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "state",
+                "the only query is state=unreviewed (the default) or state=all",
+            ));
+        }
+    };
+    let access = portal.staff_access(&staff.member, &staff.session, &client);
+    let list = portal
+        .care
+        .emergency_accesses(&access, unreviewed_only, MAX_FOLLOW_UP_LIST)
+        .await?;
+    Ok(no_store(Json(list)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewBody {
+    note: String,
+}
+
+/// `POST /staff/emergency-accesses/{id}/review {note}`: records the follow-up (administrators).
+pub async fn review_emergency_access(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    client: ClientInfo,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<ReviewBody>,
+) -> Result<Response, ApiError> {
+    let access = portal.staff_access(&staff.member, &staff.session, &client);
+    let reviewed = portal.care.review(&access, &id, &body.note).await?;
+    Ok(no_store(Json(reviewed)))
 }

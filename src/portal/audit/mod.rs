@@ -44,6 +44,8 @@
 //! The patient's personnummer is stored in full here (this table is where the law needs it) but
 //! never appears in an error message or `Debug` output: [`Personnummer`]'s `Debug` is masked.
 
+mod basis;
+
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -59,6 +61,8 @@ use crate::db::Db;
 use crate::portal::identity::personnummer::Personnummer;
 use crate::portal::personal_data::{Holding, OnDelete, Owner, PersonalData, PersonalDataError};
 
+pub use basis::Basis;
+
 /// `prev_hash` of the very first entry when no anchor exists.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -68,6 +72,10 @@ pub const VERIFY_BATCH: u32 = 1000;
 /// Versioned, so that a future change of the encoding can never produce a hash that also means
 /// something under this one.
 const DOMAIN_TAG: &[u8] = b"vardrum/access_log/v1";
+/// Entries that record their [`Basis`] (every entry written since the care-relationship rule)
+/// are hashed under this tag, with the basis after the user agent. An entry whose basis is
+/// removed afterwards falls back to the v1 encoding and no longer matches its hash.
+const DOMAIN_TAG_V2: &[u8] = b"vardrum/access_log/v2";
 
 /// How often an append retries after losing the race for the next seq. Every round one of the
 /// contenders wins, so this bounds the wait at a few hundred simultaneous writers, far above
@@ -84,7 +92,7 @@ const MAX_USER_AGENT_CHARS: usize = 512;
 macro_rules! columns {
     () => {
         "seq, at, actor_kind, actor_id, actor_role, care_unit, patient, action, resource, \
-         purpose, client_ip, user_agent, prev_hash, hash"
+         purpose, client_ip, user_agent, prev_hash, hash, basis"
     };
 }
 
@@ -199,6 +207,9 @@ pub struct NewEntry {
     /// As the client sent it; control characters are blanked and it is cut at 512 characters,
     /// since it is the client's to choose and must not stop the access from being logged.
     pub user_agent: Option<String>,
+    /// What allowed the access: a care relationship, an emergency access, a registration or a
+    /// system job's duty. Required, so that no access is logged without saying why it was allowed.
+    pub basis: Basis,
 }
 
 /// A stored entry, as the care provider's follow-up sees it.
@@ -215,6 +226,8 @@ pub struct Entry {
     /// As stored (the canonical text of an address).
     pub client_ip: Option<String>,
     pub user_agent: Option<String>,
+    /// `None` for entries written before the basis was recorded.
+    pub basis: Option<Basis>,
     pub prev_hash: String,
     pub hash: String,
 }
@@ -227,6 +240,9 @@ pub struct PatientViewEntry {
     pub at: i64,
     pub care_unit: String,
     pub action: Action,
+    /// True when the access was an emergency access (nödåtkomst): staff without a care
+    /// relationship opened the data, stating a reason that is followed up.
+    pub emergency_access: bool,
 }
 
 /// A point in the chain: an entry's (or an anchor's) seq and hash.
@@ -355,7 +371,7 @@ pub async fn append(db: &Db, clock: &dyn Clock, entry: &NewEntry) -> Result<Entr
         let inserted = sqlx::query(concat!(
             "INSERT INTO access_log (",
             columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
         ))
         .bind(seq)
         .bind(at)
@@ -371,6 +387,7 @@ pub async fn append(db: &Db, clock: &dyn Clock, entry: &NewEntry) -> Result<Entr
         .bind(&fields.user_agent)
         .bind(&last.hash)
         .bind(&hash)
+        .bind(&fields.basis)
         .execute(db.pool())
         .await;
         match inserted {
@@ -385,6 +402,7 @@ pub async fn append(db: &Db, clock: &dyn Clock, entry: &NewEntry) -> Result<Entr
                     purpose: fields.purpose,
                     client_ip: fields.client_ip,
                     user_agent: fields.user_agent,
+                    basis: Some(entry.basis.clone()),
                     prev_hash: last.hash,
                     hash,
                 });
@@ -522,7 +540,8 @@ pub async fn entries_for_patient(
     patient: &Personnummer,
 ) -> Result<Vec<PatientViewEntry>, AuditError> {
     let rows = sqlx::query(
-        "SELECT seq, at, care_unit, action FROM access_log WHERE patient = $1 ORDER BY seq DESC",
+        "SELECT seq, at, care_unit, action, basis FROM access_log WHERE patient = $1 \
+         ORDER BY seq DESC",
     )
     .bind(patient.as_str())
     .fetch_all(db.pool())
@@ -531,7 +550,12 @@ pub async fn entries_for_patient(
         .map(|row| {
             let seq: i64 = row.try_get("seq")?;
             let action: String = row.try_get("action")?;
+            let basis: Option<String> = row.try_get("basis")?;
             Ok(PatientViewEntry {
+                emergency_access: basis
+                    .as_deref()
+                    .and_then(Basis::from_stored)
+                    .is_some_and(|b| b.is_emergency()),
                 at: row.try_get("at")?,
                 care_unit: row.try_get("care_unit")?,
                 action: Action::from_stored(&action).ok_or(AuditError::Corrupt {
@@ -612,6 +636,8 @@ struct FieldsRef<'a> {
     purpose: Option<&'a str>,
     client_ip: Option<&'a str>,
     user_agent: Option<&'a str>,
+    /// Absent only in entries written before the basis was recorded (hashed as v1).
+    basis: Option<&'a str>,
 }
 
 /// A [`NewEntry`] validated and turned into the text that will be stored (and hashed).
@@ -626,6 +652,7 @@ struct Fields {
     purpose: Option<String>,
     client_ip: Option<String>,
     user_agent: Option<String>,
+    basis: Option<String>,
 }
 
 impl Fields {
@@ -655,6 +682,11 @@ impl Fields {
                 .map(|ua| blank_controls(ua.trim()))
                 .map(|ua| ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>())
                 .filter(|ua| !ua.is_empty()),
+            basis: Some(identifier(
+                "basis",
+                &entry.basis.to_stored(),
+                MAX_RESOURCE_CHARS,
+            )?),
         })
     }
 
@@ -670,6 +702,7 @@ impl Fields {
             purpose: self.purpose.as_deref(),
             client_ip: self.client_ip.as_deref(),
             user_agent: self.user_agent.as_deref(),
+            basis: self.basis.as_deref(),
         }
     }
 }
@@ -719,6 +752,7 @@ struct StoredRow {
     purpose: Option<String>,
     client_ip: Option<String>,
     user_agent: Option<String>,
+    basis: Option<String>,
     prev_hash: String,
     hash: String,
 }
@@ -744,6 +778,7 @@ impl StoredRow {
             purpose: get(row, "purpose")?,
             client_ip: get(row, "client_ip")?,
             user_agent: get(row, "user_agent")?,
+            basis: get(row, "basis")?,
             prev_hash: get(row, "prev_hash")?,
             hash: get(row, "hash")?,
         })
@@ -761,6 +796,7 @@ impl StoredRow {
             purpose: self.purpose.as_deref(),
             client_ip: self.client_ip.as_deref(),
             user_agent: self.user_agent.as_deref(),
+            basis: self.basis.as_deref(),
         }
     }
 }
@@ -784,6 +820,10 @@ fn entry_from_row(row: &AnyRow) -> Result<Entry, AuditError> {
         purpose: stored.purpose,
         client_ip: stored.client_ip,
         user_agent: stored.user_agent,
+        basis: match stored.basis.as_deref() {
+            None => None,
+            Some(b) => Some(Basis::from_stored(b).ok_or(corrupt("basis"))?),
+        },
         prev_hash: stored.prev_hash,
         hash: stored.hash,
     })
@@ -793,7 +833,11 @@ fn entry_from_row(row: &AnyRow) -> Result<Entry, AuditError> {
 /// documentation. The field order here is the format; changing it means a new domain tag.
 fn entry_hash(seq: i64, at: i64, f: &FieldsRef<'_>, prev_hash: &str) -> String {
     let mut h = Sha256::new();
-    h.update(DOMAIN_TAG);
+    h.update(if f.basis.is_some() {
+        DOMAIN_TAG_V2
+    } else {
+        DOMAIN_TAG
+    });
     h.update(seq.to_be_bytes());
     h.update(at.to_be_bytes());
     for text in [
@@ -815,6 +859,9 @@ fn entry_hash(seq: i64, at: i64, f: &FieldsRef<'_>, prev_hash: &str) -> String {
                 put_text(&mut h, text);
             }
         }
+    }
+    if let Some(basis) = f.basis {
+        put_text(&mut h, basis);
     }
     put_text(&mut h, prev_hash);
     hex(&h.finalize())
@@ -852,6 +899,7 @@ mod tests {
             purpose: None,
             client_ip: None,
             user_agent: None,
+            basis: None,
         }
     }
 
@@ -899,6 +947,22 @@ mod tests {
             entry_hash(1, 1_800_000_000, &f, GENESIS_HASH),
             "2b43ffe68db04877646cbf231d8cfafcdc3bd6f34428e9d39e9364353873a4d4"
         );
+    }
+
+    #[test]
+    fn an_entry_with_a_basis_has_the_documented_v2_encoding() {
+        // Computed independently (Python's hashlib): the v2 tag, the v1 fields, then the basis.
+        let mut f = fields("s1", "u1");
+        f.client_ip = Some("192.0.2.1");
+        f.basis = Some("booking:b1");
+        let v2 = entry_hash(1, 1_800_000_000, &f, GENESIS_HASH);
+        assert_eq!(
+            v2,
+            "cd3fedb86e4f5bbbf683b5a0b552c6c0cada6a3fb845ed0ea92d6b33a11f71af"
+        );
+        // Removing the basis afterwards does not give back a hash that verifies.
+        f.basis = None;
+        assert_ne!(entry_hash(1, 1_800_000_000, &f, GENESIS_HASH), v2);
     }
 
     #[test]

@@ -81,7 +81,8 @@ use crate::db::Db;
 use crate::portal::accounts::StaffAccess;
 use crate::portal::accounts::contact::{EmailAddress, PhoneNumber};
 use crate::portal::accounts::guardians::ActingAs;
-use crate::portal::audit::{self, Action, ActorKind, NewEntry};
+use crate::portal::audit::{Action, ActorKind, Basis};
+use crate::portal::care;
 use crate::portal::identity::personnummer::Personnummer;
 
 pub use booking::{BookedBy, Booking, BookingStatus, CalendarSlot, EndedBy, PatientDetails};
@@ -183,7 +184,8 @@ impl Bookings {
         })
     }
 
-    /// One PDL access-log entry for a staff access to a patient's booking.
+    /// One PDL access-log entry for a staff access to a patient's booking. The booking is the
+    /// care relationship: every staff operation here first finds it in the active care unit.
     async fn log(
         &self,
         staff: &StaffAccess,
@@ -191,16 +193,17 @@ impl Bookings {
         action: Action,
         booking_id: &str,
     ) -> Result<(), BookingError> {
-        let entry = NewEntry {
-            actor: staff.actor.clone(),
-            patient: *patient,
+        care::log(
+            &self.db,
+            self.clock.as_ref(),
+            staff,
+            patient,
             action,
-            resource: resource(booking_id),
-            purpose: None,
-            client_ip: staff.client_ip,
-            user_agent: staff.user_agent.clone(),
-        };
-        audit::append(&self.db, self.clock.as_ref(), &entry).await?;
+            &resource(booking_id),
+            None,
+            Basis::Booking(booking_id.to_owned()),
+        )
+        .await?;
         Ok(())
     }
 
