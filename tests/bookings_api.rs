@@ -656,6 +656,14 @@ async fn join_mints_a_short_lived_token_inside_the_window_only(db: Option<&str>)
             .is_some_and(|m| m.contains("2026-03-16 09:50 (+01:00)")),
         "says when, in Stockholm time: {body}"
     );
+    assert_eq!(
+        body["error"]["user_message"],
+        json!({
+            "sv": "Du kan ansluta till besöket från kl. 09:50 den 16 mars 2026.",
+            "en": "You can join the visit from 09:50 on 16 March 2026.",
+        }),
+        "and to the person, in both languages"
+    );
 
     // Five minutes before: a token for this booking's room, for ten minutes at most.
     portal.clock.advance(6 * 60);

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::portal::bookings::time::{self, TimeError};
 use crate::portal::bookings::{Booking, BookingError, Joiner, LocalTime, NewQueue, NewSlot};
 use crate::portal::identity::sessions::Realm;
+use crate::portal::region::Localized;
 use crate::uploads::Uploads;
 use crate::uploads::http::{DOWNLOAD_CSP, content_disposition};
 use crate::uploads::records::{self, UploadRecord};
@@ -80,7 +81,72 @@ impl From<BookingError> for ApiError {
             },
             _ => e.to_string(),
         };
-        ApiError::new(status, code, message)
+        let mut error = ApiError::new(status, code, message);
+        // The page shows the person when Join opens, in their language, rather than parsing
+        // the developer message.
+        if let BookingError::JoinNotOpen { opens_at } = &e
+            && let Ok(t) = time::to_local(*opens_at)
+        {
+            error.user_message = Some(Localized {
+                sv: format!(
+                    "Du kan ansluta till besöket från kl. {} den {}.",
+                    t.time,
+                    spoken_date(&t.date, SV_MONTHS)
+                ),
+                en: format!(
+                    "You can join the visit from {} on {}.",
+                    t.time,
+                    spoken_date(&t.date, EN_MONTHS)
+                ),
+            });
+        }
+        error
+    }
+}
+
+const SV_MONTHS: [&str; 12] = [
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+];
+const EN_MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// `2026-03-16` as people say it: "16 mars 2026", "16 March 2026" (the ISO date if it is not one).
+fn spoken_date(iso: &str, months: [&str; 12]) -> String {
+    let mut parts = iso.splitn(3, '-');
+    let (Some(y), Some(m), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
+        return iso.to_owned();
+    };
+    let month = m
+        .parse::<usize>()
+        .ok()
+        .and_then(|m| m.checked_sub(1))
+        .and_then(|m| months.get(m));
+    match (month, d.parse::<u8>()) {
+        (Some(month), Ok(day)) => format!("{day} {month} {y}"),
+        _ => iso.to_owned(),
     }
 }
 
