@@ -45,6 +45,9 @@ pub struct Config {
     pub ice_servers: Vec<IceServer>,
     pub portal: PortalConfig,
     pub uploads: UploadsConfig,
+    /// SMS and e-mail notices: the outbox's worker, the SMTP server and the SMS gateway
+    /// (`src/portal/notifications/transport.rs`; neither configured: nothing is sent).
+    pub notifications: crate::portal::notifications::NotificationsConfig,
 }
 
 /// Files participants upload into a call's chat (`src/uploads/`), kept with their booking.
@@ -213,6 +216,7 @@ impl Default for Config {
             ice_servers: Vec::new(),
             portal: PortalConfig::default(),
             uploads: UploadsConfig::default(),
+            notifications: Default::default(),
         }
     }
 }
@@ -386,6 +390,9 @@ impl Config {
                 "uploads.max_bytes must be between 1 and {MAX_UPLOAD_BYTES} (64 MiB)"
             )));
         }
+        self.notifications
+            .validate(self.mode)
+            .map_err(ConfigError::Invalid)?;
         let workers = self.media_workers();
         if !(1..=MAX_MEDIA_WORKERS).contains(&workers) {
             return Err(ConfigError::Invalid(format!(

@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::db::{self, Db};
 use crate::metrics::{self, SignallingStats};
 use crate::portal::api::{self as portal_api, Portal, PortalError};
+use crate::portal::notifications::{Notifier, Transports, transport::TransportError};
 use crate::uploads::{self, Uploads, store::DirStore};
 use crate::{secret, ws};
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub portal: Arc<Portal>,
     /// Files uploaded into calls' chats (`src/uploads/`).
     pub uploads: Arc<Uploads>,
+    /// The notifications outbox's worker (`src/portal/notifications/`).
+    pub notifier: Arc<Notifier>,
 }
 
 /// A running server.
@@ -63,6 +66,8 @@ pub struct Server {
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     metrics_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     recorder: tokio::task::JoinHandle<()>,
+    /// The outbox's background worker, unless `notifications.poll_interval_secs` is 0.
+    notifier_task: Option<tokio::task::JoinHandle<()>>,
     stop_recorder: tokio::sync::oneshot::Sender<()>,
     url_file: PathBuf,
 }
@@ -83,6 +88,8 @@ pub enum StartError {
     Portal(#[from] PortalError),
     #[error("cannot open the upload store {0}: {1}")]
     Uploads(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Notifications(#[from] TransportError),
 }
 
 impl Server {
@@ -175,7 +182,17 @@ impl Server {
             }
         });
 
+        let notifier = Arc::new(Notifier::new(
+            db.clone(),
+            clock.clone(),
+            &built.portal.region.service_name,
+            built.portal.region.notifications,
+            config.notifications.clone(),
+            Transports::from_config(&config.notifications)?,
+        ));
+
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let notifier_task = notifier.clone().spawn(shutdown_rx.clone());
         let state = Arc::new(AppState {
             sfu: sfu.clone(),
             verifier: TokenVerifier::new(&secret),
@@ -188,6 +205,7 @@ impl Server {
             db,
             portal: built.portal.clone(),
             uploads,
+            notifier,
         });
         let app = router(
             state.clone(),
@@ -222,6 +240,7 @@ impl Server {
             shutdown,
             task,
             recorder,
+            notifier_task,
             stop_recorder,
             url_file,
         })
@@ -246,6 +265,10 @@ impl Server {
         self.state.sfu.shutdown().await;
         let _ = self.task.await;
         if let Some(task) = self.metrics_task {
+            let _ = task.await;
+        }
+        // A send cut short here is retaken by the next start once its lease runs out.
+        if let Some(task) = self.notifier_task {
             let _ = task.await;
         }
         // Every room has ended, so every lifecycle event is queued: record them, then stop.
@@ -375,11 +398,12 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    let body = metrics::render(
+    let mut body = metrics::render(
         &state.sfu.stats().snapshot(),
         &state.sfu.worker_loads(),
         &state.signalling,
     );
+    body.push_str(&state.notifier.render_metrics().await);
     (
         [(
             header::CONTENT_TYPE,

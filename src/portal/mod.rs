@@ -9,6 +9,8 @@
 //!     │               and the account's event history
 //!     ├─▶ bookings/   slots care units publish, bookings, digital drop-in, and joining a
 //!     │               digital booking's video room
+//!     ├─▶ notifications/ SMS and e-mail notices through a durable outbox, to those who
+//!     │               opted in (the worker, SMTP and the SMS gateway)
 //!     ├─▶ audit/      the PDL access log (staff and system reads of a patient's data)
 //!     ├─▶ staff/      clinicians and administrators and their care units
 //!     └─▶ region/     the region's policy file and decisions on its privacy policy
@@ -26,6 +28,7 @@ pub mod audit;
 pub mod bookings;
 pub mod care;
 pub mod identity;
+pub mod notifications;
 pub mod personal_data;
 pub mod region;
 pub mod staff;

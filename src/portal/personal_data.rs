@@ -128,6 +128,7 @@ pub static REGISTRY: &[&dyn PersonalData] = &[
     &crate::portal::region::policy::DecisionData,
     &crate::portal::audit::AccessLogData,
     &crate::portal::care::EmergencyAccessData,
+    &crate::portal::notifications::NotificationData,
     &BookingData,
     &crate::portal::accounts::AccountData,
 ];

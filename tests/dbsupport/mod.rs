@@ -19,6 +19,8 @@ pub const TABLES: &[&str] = &[
     "call_uploads",
     "dropin_entries",
     "dropin_queues",
+    "notification_contacts",
+    "notifications",
     "oidc_logins",
     "policy_decisions",
     "sessions",

@@ -13,6 +13,7 @@ use crate::portal::accounts::contact::{EmailAddress, PhoneNumber};
 use crate::portal::accounts::guardians::ActingAs;
 use crate::portal::audit::Action;
 use crate::portal::identity::personnummer::Personnummer;
+use crate::portal::notifications;
 
 use super::error::is_unique_violation;
 use super::slots::{SLOT_COLUMNS, Slot, SlotKind, SlotMode, check_range};
@@ -222,8 +223,17 @@ impl Bookings {
     pub async fn book(&self, acting: &ActingAs, slot_id: &str) -> Result<Booking, BookingError> {
         let patient = self.patient(acting.subject()).await?;
         let slot = self.bookable_slot(slot_id).await?;
-        self.create(&patient, &slot, patient_side(acting), None, &new_id())
-            .await
+        // A guardian's booking for a child notifies the guardian (notifications/mod.rs says why).
+        let guardian = acting.is_proxy().then(|| acting.actor());
+        self.create(
+            &patient,
+            &slot,
+            patient_side(acting),
+            None,
+            guardian,
+            &new_id(),
+        )
+        .await
     }
 
     /// The patient's bookings (the child's, for a guardian), by start time.
@@ -305,6 +315,7 @@ impl Bookings {
             &slot,
             BookedBy::Staff,
             Some(&staff.actor.id),
+            None,
             &booking_id,
         )
         .await
@@ -545,6 +556,7 @@ impl Bookings {
         slot: &Slot,
         by: BookedBy,
         staff_id: Option<&str>,
+        guardian: Option<&Personnummer>,
         booking_id: &str,
     ) -> Result<Booking, BookingError> {
         self.check_free(&patient.account_id, slot, None).await?;
@@ -553,6 +565,8 @@ impl Bookings {
         // The place first: a write, so that SQLite takes its write lock at once.
         take_place(&mut tx, &slot.id, now).await?;
         insert_booking(&mut tx, patient, slot, booking_id, by, staff_id, now).await?;
+        // The confirmation and the reminder, committed with the booking or not at all.
+        notifications::booked(&mut tx, booking_id, guardian, slot.starts_at, now).await?;
         tx.commit().await?;
         self.load(booking_id).await
     }
@@ -596,6 +610,8 @@ impl Bookings {
             Err(e) if is_unique_violation(&e) => return Err(BookingError::AlreadyBooked),
             Err(e) => return Err(e.into()),
         }
+        // "Moved" and the reminder for the new time; the old time's reminder is cancelled.
+        notifications::moved(&mut tx, &booking.id, slot.starts_at, now).await?;
         tx.commit().await?;
         self.load(&booking.id).await
     }
@@ -640,6 +656,9 @@ impl Bookings {
                 BookingError::Conflict
             });
         }
+        // Its reminder goes; a patient whom staff cancelled is told.
+        let tell = matches!(ending, Ending::Cancel) && by == EndedBy::Staff;
+        notifications::ended(&mut tx, &booking.id, tell, now).await?;
         tx.commit().await?;
         self.load(&booking.id).await
     }

@@ -14,6 +14,7 @@ use crate::portal::accounts::StaffAccess;
 use crate::portal::accounts::guardians::ActingAs;
 use crate::portal::audit::{Action, ActorKind};
 use crate::portal::identity::personnummer::Personnummer;
+use crate::portal::notifications;
 
 use super::booking::{BookedBy, Booking, insert_booking};
 use super::error::is_unique_violation;
@@ -218,6 +219,10 @@ impl Bookings {
             Err(e) if is_unique_violation(&e) => return Err(BookingError::AlreadyQueued),
             Err(e) => return Err(e.into()),
         }
+        if acting.is_proxy() {
+            // "Your turn" will go to the guardian who queued for the child.
+            notifications::queued_by_guardian(&mut tx, &entry_id, acting.actor(), now).await?;
+        }
         tx.commit().await?;
         self.queue_place(acting, queue_id).await
     }
@@ -381,6 +386,8 @@ impl Bookings {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            // The outbox delivers it (SMS or e-mail to those who opted in).
+            notifications::your_turn(&mut tx, &entry_id, &booking_id, now).await?;
             tx.commit().await?;
             let booking = self.load(&booking_id).await?;
             return Ok(Taken { booking, notice });

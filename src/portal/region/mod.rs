@@ -29,6 +29,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::portal::bookings::BookingPolicy;
+use crate::portal::notifications::{MAX_REMINDER_HOURS, NotificationPolicy};
 use crate::portal::identity::personnummer::Date;
 
 /// The policy of the region this deployment serves. Field names are the TOML keys.
@@ -55,6 +56,9 @@ pub struct RegionConfig {
     /// policy states these; each region sets its own (the defaults otherwise).
     #[serde(default)]
     pub bookings: BookingPolicy,
+    /// Notices: how long before a booking its reminder goes out.
+    #[serde(default)]
+    pub notifications: NotificationPolicy,
     pub privacy_policy: PrivacyPolicy,
     pub texts: Texts,
 }
@@ -454,6 +458,12 @@ impl RegionConfig {
             "bookings.max_slot_minutes",
             b.max_slot_minutes.into(),
             5..=24 * 60,
+        )?;
+        // 0 turns reminders off; more than a week ahead is not a reminder.
+        within(
+            "notifications.reminder_hours_before",
+            self.notifications.reminder_hours_before.into(),
+            0..=MAX_REMINDER_HOURS.into(),
         )
     }
 }
@@ -784,6 +794,11 @@ en = "Call 1177."
                 "[identity]",
                 "[bookings]\nmax_group_capacity = 1\n[identity]",
                 "bookings.max_group_capacity",
+            ),
+            (
+                "[identity]",
+                "[notifications]\nreminder_hours_before = 169\n[identity]",
+                "notifications.reminder_hours_before",
             ),
         ];
         for (from, to, field) in cases {
