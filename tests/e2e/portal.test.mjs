@@ -115,6 +115,36 @@ async function loginStaff(page, url, buttonText) {
   await portalReady(page);
 }
 
+/** A call of the portal API with the browser profile's session (and its CSRF token). */
+async function apiCall(page, url, method, p, body) {
+  const session = await (await page.request.get(url('/api/v1/session'))).json();
+  const response = await page.request.fetch(url(p), {
+    method,
+    headers: { 'X-CSRF-Token': session.csrf_token, 'Content-Type': 'application/json' },
+    data: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status(), body: text ? JSON.parse(text) : null };
+}
+
+/** `YYYY-MM-DDTHH:MM` on the Stockholm wall clock, `minutes` from now (the API's input form). */
+function stockholmIn(minutes) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat('en-GB', {
+    timeZone: 'Europe/Stockholm', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
+  }).formatToParts(new Date(Date.now() + minutes * 60000)).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
+}
+
+/**
+ * Opens a patient the lookup refused for want of a care relationship: the page explains the
+ * refusal and offers an emergency access, which the clinician opens with a reason.
+ */
+async function openWithEmergencyAccess(page, reason) {
+  await page.locator('#lookup-error').filter({ hasText: /ingen bokning, konversation eller drop-in/ }).waitFor({ timeout: 10000 });
+  await page.getByLabel('Skäl till nödåtkomsten').fill(reason);
+  await page.getByRole('button', { name: 'Öppna med nödåtkomst' }).click();
+}
+
 /** The status of `GET /api/v1/session` with the browser profile's cookies. */
 async function sessionStatus(page, url) {
   const response = await page.request.get(url('/api/v1/session'));
@@ -407,6 +437,16 @@ describe('the patient portal pages', { concurrency: false, timeout: 120000 }, ()
     const staffSession = await (await page.request.get(url('/api/v1/session'))).json();
     assert.equal(staffSession.staff?.care_unit, unit);
 
+    // Staff open a patient through a care relationship with their active care unit: Elsa books
+    // a time the unit has published (docs/portal-api.md, "Care relationship and emergency access").
+    const starts = stockholmIn(26 * 60);
+    const slot = await apiCall(page, url, 'POST', '/api/v1/staff/slots', {
+      kind: 'physical', place: 'Rum 2', mode: 'single', starts, ends: stockholmIn(26 * 60 + 20), clinicians: [staffSession.staff.id],
+    });
+    assert.equal(slot.status, 201, JSON.stringify(slot.body));
+    const booked = await apiCall(elsa.page, url, 'POST', '/api/v1/bookings', { slot_id: slot.body.id });
+    assert.equal(booked.status, 201, JSON.stringify(booked.body));
+
     await page.locator('#lookup-personnummer').fill(ELSA.formatted);
     await page.locator('#lookup-purpose').fill('Videobesök');
     await page.locator('#lookup').click();
@@ -414,6 +454,8 @@ describe('the patient portal pages', { concurrency: false, timeout: 120000 }, ()
     assert.equal((await page.locator('#patient-name').textContent()).trim(), 'Elsa Testsson');
     assert.equal((await page.locator('#patient-personnummer').textContent()).trim(), ELSA.formatted);
     assert.ok(await page.locator('#patient-marker').isHidden(), 'no protected-identity marker for Elsa');
+    assert.equal((await page.locator('#patient-basis').textContent()).trim(), 'Vårdrelation: bokning', 'what allowed the read');
+    assert.ok(await page.locator('#emergency-form').isHidden(), 'no emergency access asked for');
     assert.deepEqual(await seriousAxeViolations(page), [], 'axe: staff page with a patient');
     await page.setViewportSize({ width: 360, height: 740 });
     assert.equal(await overflowsHorizontally(page), false, 'staff page at 360 px');
@@ -425,25 +467,32 @@ describe('the patient portal pages', { concurrency: false, timeout: 120000 }, ()
     await rows.first().waitFor({ timeout: 10000 });
     const texts = await rows.allTextContents();
     assert.ok(texts.some((row) => row.includes(unit) && row.includes(SV.actionRead)), `a read by ${unit}: ${JSON.stringify(texts)}`);
+    assert.equal(await elsa.page.locator('#log-rows tr[data-emergency]').count(), 0, 'no read was an emergency access');
     assert.ok(texts.every((row) => !row.includes('Anna')), 'the patient sees the care unit, not the staff member');
   }));
 
   test('9. staff register an account for a patient who has none; protected identity and typing errors are explained', () => withPortal(async ({ url, person }) => {
     const { page } = await person('anna');
     await loginStaff(page, url, ANNA.text);
+    // Without a care relationship the lookup is refused whether or not there is an account; the
+    // clinician opens it as an emergency access and learns that there is none.
     await page.locator('#lookup-personnummer').fill(JOHAN.pnr);
     await page.locator('#lookup').click();
-    await page.locator('#lookup-error').filter({ hasText: /\S/ }).waitFor({ timeout: 10000 });
+    await openWithEmergencyAccess(page, 'Ny patient på akutmottagningen utan konto');
+    await page.locator('#lookup-error').filter({ hasText: 'Ingen patient med det personnumret har ett konto' }).waitFor({ timeout: 10000 });
     assert.ok(await page.locator('#patient').isHidden());
+    assert.ok(await page.locator('#emergency-form').isHidden(), 'the emergency form has done its part');
     await page.locator('#register').click();
     await page.locator('#patient').waitFor({ state: 'visible', timeout: 10000 });
     assert.equal((await page.locator('#patient-name').textContent()).trim(), `${JOHAN.given} ${JOHAN.family}`);
     assert.match(await page.locator('#patient-registered-by').textContent(), /vårdpersonal/);
+    assert.equal((await page.locator('#patient-basis').textContent()).trim(), 'Registrering av konto');
 
     // Västerbotten refuses people with protected identity: the region's text says so.
     const refusal = (await (await fetch(url('/api/v1/region'))).json()).texts.protected_identity_refused.sv;
     await page.locator('#lookup-personnummer').fill(INGRID.pnr);
     await page.locator('#lookup').click();
+    await openWithEmergencyAccess(page, 'Medvetslös patient, behöver kontaktuppgifter');
     await page.locator('#register').waitFor({ state: 'visible', timeout: 10000 });
     await page.locator('#register').click();
     await page.getByRole('alert').filter({ hasText: refusal }).waitFor({ timeout: 10000 });
@@ -503,6 +552,8 @@ describe('the patient portal pages', { concurrency: false, timeout: 120000 }, ()
       await page.locator('#logout').click();
       await page.waitForURL((u) => u.pathname === '/portal/login.html');
       await loginStaff(page, url, ANNA.text);
+      await page.goto(url('/portal/followup.html'));
+      await portalReady(page);
       assert.deepEqual(problems, []);
     } finally {
       await browser.close();

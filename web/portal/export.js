@@ -1,5 +1,6 @@
 // export.html: the download of everything held about the person (GET /api/v1/me/export, a JSON
-// attachment) and the access log (GET /api/v1/me/access-log) as a table.
+// attachment) and the access log (GET /api/v1/me/access-log) as a table, where an emergency
+// access (staff without a care relationship, `emergency_access: true`) is marked in words.
 
 import { api, ApiError } from './api.js';
 import { $, errorText, leaveOnError, markReady, say, startPage } from './page.js';
@@ -19,6 +20,7 @@ if (ctx) {
     const table = $('log-table');
     if (problem) {
       table.hidden = true;
+      $('log-emergency-note').hidden = true;
       say($('log-status'), '');
       say($('log-error'), problem === 'policy' ? t('access_log_unavailable') : errorText(problem));
       return;
@@ -30,7 +32,16 @@ if (ctx) {
       const time = document.createElement('time');
       time.dateTime = new Date(entry.at * 1000).toISOString();
       time.textContent = formatTime(entry.at);
-      const cells = [time, entry.care_unit ?? '', ACTIONS.has(entry.action) ? t(`action_${entry.action}`) : String(entry.action ?? '')];
+      const what = document.createDocumentFragment();
+      what.append(ACTIONS.has(entry.action) ? t(`action_${entry.action}`) : String(entry.action ?? ''));
+      if (entry.emergency_access === true) {
+        row.dataset.emergency = 'true';
+        const badge = document.createElement('strong');
+        badge.className = 'badge-emergency';
+        badge.textContent = t('access_log_emergency');
+        what.append(' ', badge);
+      }
+      const cells = [time, entry.care_unit ?? '', what];
       for (const content of cells) {
         const cell = document.createElement('td');
         cell.append(content);
@@ -39,6 +50,7 @@ if (ctx) {
       rows.append(row);
     }
     table.hidden = entries.length === 0;
+    $('log-emergency-note').hidden = !entries.some((entry) => entry.emergency_access === true);
     say($('log-status'), entries.length === 0 ? t('access_log_none') : '');
   }
 

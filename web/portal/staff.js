@@ -1,6 +1,12 @@
 // staff.html: who is logged in, the active care unit (PUT /api/v1/staff/care-unit) and the patient
 // lookup (POST /api/v1/staff/patients/lookup), which shows a protected-identity marker
 // prominently. Every lookup is written to the PDL access log by the server.
+//
+// The server opens a patient only through a care relationship with the active care unit
+// (docs/portal-api.md, "Care relationship and emergency access"). Without one the page says so
+// and offers an emergency access (nödåtkomst): the same lookup again with a stated reason. What
+// allowed the read (the answer's `basis`) is shown with the patient. Administrators, who do not
+// open patients, get the link to the follow-up of emergency accesses (followup.html).
 
 import { api, ApiError, rememberSession } from './api.js';
 import { $, errorText, fullName, leaveOnError, markReady, say, startPage } from './page.js';
@@ -9,13 +15,26 @@ import { formatPersonnummer, has, language, onLanguageChange, t } from './i18n-p
 const ctx = await startPage({ titleKey: 'title_staff', realm: 'staff' });
 if (ctx) {
   let session = ctx.session;
-  /** The patient shown: `{account, protected_identity_marker}`, or null. */
+  /** The patient shown: `{account, protected_identity_marker, basis}`, or null. */
   let shown = null;
-  const messages = { unitStatus: null, unitError: null, lookupError: null, lookupStatus: null, personnummerError: null };
+  const messages = {
+    unitStatus: null, unitError: null, lookupError: null, lookupStatus: null, personnummerError: null, reasonError: null,
+  };
   let offerRegister = false;
   let lastQuery = null;
+  /** The lookup refused for want of a care relationship (`{pnr, unit}`), which the emergency form repeats; or null. */
+  let refused = null;
 
-  const text = (value) => (value === null ? '' : typeof value === 'string' ? t(value, { unit: session.staff?.care_unit ?? '' }) : errorText(value));
+  /** The kind of a `basis` (`booking:<id>` → `booking`). */
+  const basisKind = (basis) => String(basis ?? '').split(':')[0];
+
+  const text = (value) => {
+    if (value === null) return '';
+    if (typeof value !== 'string') return errorText(value);
+    // The refusal names the number and the unit it was about, which stay as they were asked.
+    if (value === 'lookup_no_care_relationship' && refused) return t(value, refused);
+    return t(value, { unit: session.staff?.care_unit ?? '' });
+  };
 
   function renderPatient() {
     const section = $('patient');
@@ -34,6 +53,11 @@ if (ctx) {
     $('patient-email').textContent = account.email || t('none_given');
     const by = `registered_by_${account.registered_by}`;
     $('patient-registered-by').textContent = has(by) ? t(by) : String(account.registered_by ?? '');
+    const kind = basisKind(shown.basis);
+    const basisKey = `basis_${kind}`;
+    $('patient-basis').textContent = has(basisKey) ? t(basisKey) : kind;
+    $('patient-basis').dataset.basis = kind;
+    $('patient-emergency').hidden = kind !== 'emergency';
   }
 
   /** Fills the care-unit selector from the session (not on every redraw: it would undo a choice). */
@@ -57,6 +81,12 @@ if (ctx) {
     const clinician = staff.role === 'clinician';
     $('lookup-form').hidden = !clinician;
     $('lookup-only-clinicians').hidden = clinician;
+    $('followup-link').hidden = staff.role !== 'administrator';
+    $('emergency-form').hidden = !refused;
+    const reason = $('emergency-reason');
+    say($('emergency-reason-error'), text(messages.reasonError));
+    if (messages.reasonError) reason.setAttribute('aria-invalid', 'true');
+    else reason.removeAttribute('aria-invalid');
     say($('care-unit-status'), text(messages.unitStatus));
     say($('care-unit-error'), text(messages.unitError));
     say($('lookup-error'), text(messages.lookupError));
@@ -80,6 +110,12 @@ if (ctx) {
     try {
       session = rememberSession(await api('PUT', '/api/v1/staff/care-unit', { care_unit: careUnit }));
       messages.unitStatus = 'care_unit_changed';
+      // A refusal was about the unit worked in before: look the patient up again in this one.
+      if (refused) {
+        refused = null;
+        messages.lookupError = null;
+        messages.reasonError = null;
+      }
       renderUnits();
     } catch (error) {
       if (leaveOnError(error)) return;
@@ -96,6 +132,12 @@ if (ctx) {
     return purpose ? { personnummer, purpose } : { personnummer };
   }
 
+  /**
+   * The reason as the server takes it: one line (it refuses control characters, and a line
+   * break typed in the box is one), trimmed.
+   */
+  const oneLine = (value) => value.replace(/[\r\n\t]+/g, ' ').trim();
+
   function failed(error) {
     if (leaveOnError(error)) return;
     if (error instanceof ApiError && error.field === 'personnummer') {
@@ -104,7 +146,16 @@ if (ctx) {
       $('lookup-personnummer').focus();
       return;
     }
-    if (error instanceof ApiError && error.code === 'not_found') {
+    if (error instanceof ApiError && error.field === 'emergency_reason') {
+      messages.reasonError = 'emergency_reason_invalid';
+      render();
+      $('emergency-reason').focus();
+      return;
+    }
+    if (error instanceof ApiError && error.code === 'no_care_relationship') {
+      refused = { pnr: formatPersonnummer(lastQuery.personnummer), unit: session.staff?.care_unit ?? '' };
+      messages.lookupError = 'lookup_no_care_relationship';
+    } else if (error instanceof ApiError && error.code === 'not_found') {
       messages.lookupError = 'lookup_not_found';
       offerRegister = true;
     } else if (error instanceof ApiError && error.code === 'already_exists') {
@@ -120,9 +171,11 @@ if (ctx) {
   $('lookup-form').addEventListener('submit', async (event) => {
     event.preventDefault();
     const button = $('lookup');
-    Object.assign(messages, { lookupError: null, lookupStatus: null, personnummerError: null });
+    Object.assign(messages, { lookupError: null, lookupStatus: null, personnummerError: null, reasonError: null });
     offerRegister = false;
+    refused = null;
     shown = null;
+    $('emergency-reason').value = '';
     render();
     lastQuery = query();
     button.disabled = true;
@@ -136,6 +189,34 @@ if (ctx) {
     }
   });
 
+  // The refused lookup again, with the reason: the server opens an emergency access.
+  $('emergency-form').addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (!refused || !lastQuery) return;
+    const button = $('emergency-open');
+    Object.assign(messages, { lookupStatus: null, reasonError: null });
+    render();
+    button.disabled = true;
+    try {
+      shown = await api('POST', '/api/v1/staff/patients/lookup', { ...lastQuery, emergency_reason: oneLine($('emergency-reason').value) });
+      messages.lookupError = null;
+      refused = null;
+      $('emergency-reason').value = '';
+      render();
+      $('patient-heading').focus();
+    } catch (error) {
+      // A patient without an account: the emergency access is open, and "no account" is the
+      // answer, with registration offered as after any lookup.
+      if (error instanceof ApiError && error.code === 'not_found') {
+        refused = null;
+        $('emergency-reason').value = '';
+      }
+      failed(error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
   $('register').addEventListener('click', async () => {
     const button = $('register');
     if (!lastQuery) return;
@@ -143,7 +224,7 @@ if (ctx) {
     button.disabled = true;
     try {
       const account = await api('POST', '/api/v1/staff/patients', lastQuery);
-      shown = { account, protected_identity_marker: null };
+      shown = { account, protected_identity_marker: null, basis: 'registration' };
       offerRegister = false;
       messages.lookupStatus = 'lookup_registered';
       render();
