@@ -1342,7 +1342,8 @@ async fn every_state_changing_route_refuses_a_request_without_the_token_or_from_
     // The list is every state-changing operation the API documents with a session: a new one
     // must be added. (Uploads into a call are authorised by a join token in a header, with no
     // cookie to ride on: tests/uploads.rs tests them. Operations tagged `bookings` need slots
-    // and bookings to act on: tests/bookings_api.rs walks them the same way.)
+    // and bookings to act on: tests/bookings_api.rs walks them the same way; those tagged
+    // `messages` need conversations: tests/messages_api.rs.)
     let (_, doc) = portal.browser().get("openapi.json").await;
     let documented: std::collections::BTreeSet<(String, String)> = doc["paths"]
         .as_object()
@@ -1356,9 +1357,9 @@ async fn every_state_changing_route_refuses_a_request_without_the_token_or_from_
                 .filter(|(m, _)| ["post", "put", "delete"].contains(&m.as_str()))
                 .filter(|(_, op)| op["security"][0].get("joinToken").is_none())
                 .filter(|(_, op)| {
-                    !op["tags"]
-                        .as_array()
-                        .is_some_and(|t| t.contains(&json!("bookings")))
+                    !op["tags"].as_array().is_some_and(|t| {
+                        t.contains(&json!("bookings")) || t.contains(&json!("messages"))
+                    })
                 })
                 .map(move |(m, _)| (m.to_uppercase(), path.clone()))
                 .collect::<Vec<_>>()

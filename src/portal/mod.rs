@@ -11,6 +11,8 @@
 //!     │               digital booking's video room
 //!     ├─▶ notifications/ SMS and e-mail notices through a durable outbox, to those who
 //!     │               opted in (the worker, SMTP and the SMS gateway)
+//!     ├─▶ messages/   conversations of a patient (or guardian) with a care unit: history,
+//!     │               attachments, read marks per participant, the unit's inbox
 //!     ├─▶ audit/      the PDL access log (staff and system reads of a patient's data)
 //!     ├─▶ staff/      clinicians and administrators and their care units
 //!     └─▶ region/     the region's policy file and decisions on its privacy policy
@@ -28,6 +30,7 @@ pub mod audit;
 pub mod bookings;
 pub mod care;
 pub mod identity;
+pub mod messages;
 pub mod notifications;
 pub mod personal_data;
 pub mod region;

@@ -130,6 +130,7 @@ pub static REGISTRY: &[&dyn PersonalData] = &[
     &crate::portal::care::EmergencyAccessData,
     &crate::portal::notifications::NotificationData,
     &BookingData,
+    &crate::portal::messages::MessageData,
     &crate::portal::accounts::AccountData,
 ];
 

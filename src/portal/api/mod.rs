@@ -5,6 +5,7 @@
 mod auth;
 mod bookings;
 pub mod error;
+mod messages;
 mod patient;
 pub mod session;
 mod staff;
@@ -36,6 +37,7 @@ use super::identity::personnummer::{Date, Personnummer};
 use super::identity::register::{FileRegister, FileRegisterError, PopulationRegister};
 use super::identity::sessions::{self, Lifetimes, Realm, Session, Sessions};
 use super::identity::test_idp::{TestIdp, TestIdpError, TestPerson, register_persons};
+use super::messages::Messages;
 use super::region::{RegionConfig, RegionConfigError};
 use super::staff::{Staff, StaffFileError, StaffMember, read_staff_file};
 use error::{ApiError, MAX_JSON_BYTES};
@@ -55,6 +57,8 @@ pub struct Portal {
     pub staff: Staff,
     pub sessions: Sessions,
     pub bookings: Bookings,
+    /// Conversations with care units and their attachments.
+    pub messages: Messages,
     /// The care-relationship rule: on what ground staff open a patient's data.
     pub care: Care,
     /// Mints the join tokens a booking's Join answers with (the server's signing secret).
@@ -96,6 +100,37 @@ pub enum PortalError {
     ClientSecret(PathBuf, std::io::Error),
     #[error("the public URL {0} is not a valid URL")]
     BaseUrl(String),
+    #[error("cannot open the message attachment store {0}: {1}")]
+    MessageStore(PathBuf, std::io::Error),
+}
+
+/// Messages with their own attachment store, `<data_dir>/message-attachments` (not the call
+/// uploads' directory, whose sweep removes files without a `call_uploads` row), taking files
+/// up to `uploads.max_bytes`. Files left by a crash are cleared in the background.
+async fn open_messages(
+    config: &Config,
+    db: &Db,
+    clock: &Arc<dyn Clock>,
+) -> Result<Messages, PortalError> {
+    let dir = config.data_dir.join("message-attachments");
+    let store = crate::uploads::store::DirStore::open(&dir)
+        .map_err(|e| PortalError::MessageStore(dir.clone(), e))?;
+    let messages = Messages::new(
+        db.clone(),
+        clock.clone(),
+        Arc::new(store),
+        config.uploads.max_bytes,
+    );
+    let cleaner = messages.clone();
+    tokio::spawn(async move {
+        if let Err(e) = cleaner.purge_removed_files().await {
+            tracing::warn!(error = %e, "could not remove the files of deleted attachments");
+        }
+        if let Err(e) = cleaner.sweep(crate::uploads::ORPHAN_AGE_SECS).await {
+            tracing::warn!(error = %e, "could not sweep the message attachment store");
+        }
+    });
+    Ok(messages)
 }
 
 /// A built portal: its state, and the test IdP when one serves this process.
@@ -188,11 +223,13 @@ impl Portal {
             absolute_secs: secs(config.portal.session_absolute_hours * 3600),
         };
         let register: Arc<dyn PopulationRegister> = Arc::new(register);
+        let messages = open_messages(config, &db, &clock).await?;
         let portal = Portal {
             accounts: Accounts::new(db.clone(), register, region.clone(), clock.clone()),
             staff,
             sessions: Sessions::new(db.clone(), clock.clone(), lifetimes),
             bookings: Bookings::new(db.clone(), clock.clone(), region.bookings),
+            messages,
             care: Care::new(db.clone(), clock.clone()),
             issuer: TokenIssuer::new(token_secret),
             patient_oidc: oidc::Client::new(patient_config, db.clone(), clock.clone()),
@@ -700,6 +737,7 @@ pub fn router(built: &Built, uploads: Arc<Uploads>) -> Router {
             "/admin/staff",
             get(staff::list_staff).post(staff::create_staff),
         )
+        .merge(messages::routes())
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         // The upload store is the server's (built beside the portal), shared with the calls.

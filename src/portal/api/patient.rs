@@ -181,6 +181,11 @@ pub async fn delete_me(
         .accounts
         .delete_account(&patient.me.personnummer)
         .await?;
+    // The rows are gone; now the files of their message attachments. If this fails, the
+    // files stay queued and go at the next start (src/portal/messages/attachments.rs).
+    if let Err(e) = portal.messages.purge_removed_files().await {
+        tracing::warn!(error = %e, "could not remove the files of a deleted account's attachments");
+    }
     Ok((
         StatusCode::NO_CONTENT,
         [(header::SET_COOKIE, portal.session_cookie(None))],
