@@ -50,6 +50,7 @@ on_both_databases!(
     drop_in_patients_queue_and_a_clinician_takes_the_next_into_a_video_visit,
     a_bookings_call_files_are_listed_for_its_patient_and_clinicians_only,
     the_regions_bookings_section_sets_the_join_window_and_the_token_lifetime,
+    patients_see_clinicians_names_or_initials_as_the_region_says,
 );
 
 struct Portal {
@@ -1548,4 +1549,59 @@ async fn a_bookings_call_files_are_listed_for_its_patient_and_clinicians_only(db
         assert_eq!((got, code(&answer).0), (status, want), "{path}: {answer}");
     }
     portal.stop().await;
+}
+
+/// Västerbotten shows patients the clinician's name in a 1:1 visit and initials in a group
+/// (its `[video]` rules, as in the call); Jönköping initials in both. Staff see names always.
+async fn patients_see_clinicians_names_or_initials_as_the_region_says(db: Option<&str>) {
+    // One database for both (on PostgreSQL), so each region books its own day.
+    for (region, day, single, group) in [
+        ("vasterbotten", "2026-03-16", "Anna Läkarsson", "A. L."),
+        ("jonkoping", "2026-03-17", "A. L.", "A. L."),
+    ] {
+        let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/regions");
+        let portal =
+            Portal::start_in_region(db, Some(shipped.join(format!("{region}.toml")))).await;
+        let one = portal
+            .video_slot(&format!("{day}T10:00"), &format!("{day}T10:20"))
+            .await;
+        let many = portal
+            .slot(
+                SlotKind::Digital,
+                SlotMode::Group,
+                &format!("{day}T11:00"),
+                &format!("{day}T12:00"),
+            )
+            .await;
+        let elsa = portal.patient(ELSA).await;
+        let (_, slots) = elsa
+            .get(&slot_query(
+                &format!("{day}T00:00"),
+                &format!("{day}T23:00"),
+            ))
+            .await;
+        let names = |id: &str| {
+            slots
+                .as_array()
+                .and_then(|a| a.iter().find(|s| s["id"] == id))
+                .map(|s| s["clinician_names"].clone())
+        };
+        assert_eq!(names(&one), Some(json!([single])), "{region}: {slots}");
+        assert_eq!(names(&many), Some(json!([group])), "{region}: {slots}");
+        let (status, booking) = elsa.post("bookings", json!({ "slot_id": one })).await;
+        assert_eq!(status, StatusCode::CREATED, "{booking}");
+        assert_eq!(booking["clinician_names"], json!([single]), "{region}");
+        let (_, mine) = elsa.get("bookings").await;
+        assert_eq!(mine[0]["clinician_names"], json!([single]), "{region}");
+        let anna = portal.logged_in("staff", CLINICIAN).await;
+        let (_, calendar) = anna
+            .get(&format!("staff/calendar?from={day}T00:00&to={day}T23:00"))
+            .await;
+        assert_eq!(
+            calendar[0]["bookings"][0]["clinician_names"],
+            json!(["Anna Läkarsson"]),
+            "{region}: {calendar}"
+        );
+        portal.stop().await;
+    }
 }

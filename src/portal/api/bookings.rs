@@ -22,7 +22,9 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use crate::portal::bookings::time::{self, TimeError};
-use crate::portal::bookings::{Booking, BookingError, Joiner, LocalTime, NewQueue, NewSlot};
+use crate::portal::bookings::{
+    Booking, BookingError, Joiner, LocalTime, NewQueue, NewSlot, PatientLens,
+};
 use crate::portal::identity::sessions::Realm;
 use crate::portal::region::Localized;
 use crate::uploads::Uploads;
@@ -193,6 +195,11 @@ fn local_time(field: &'static str, input: &str) -> Result<i64, ApiError> {
     time::parse_local_to_unix(input).map_err(|e| ApiError::from(BookingError::from(e)).field(field))
 }
 
+/// What patients are sent of clinicians' names: the region's rule ([`PatientLens`]).
+fn lens(portal: &Portal) -> PatientLens {
+    PatientLens::new(&portal.region.video)
+}
+
 /// `GET /slots?care_unit=&from=&to=`: what the person can book in a care unit.
 pub async fn open_slots(
     State(portal): State<Arc<Portal>>,
@@ -205,7 +212,7 @@ pub async fn open_slots(
     let from = local_time("from", &required(&pairs, "from")?)?;
     let to = local_time("to", &required(&pairs, "to")?)?;
     let slots = portal.bookings.open_slots(&care_unit, from, to).await?;
-    Ok(no_store(Json(slots)))
+    Ok(no_store(Json(lens(&portal).slots(slots))))
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,7 +229,10 @@ pub async fn book(
 ) -> Result<Response, ApiError> {
     let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
     let booking = portal.bookings.book(&acting, &body.slot_id).await?;
-    Ok(no_store((StatusCode::CREATED, Json(booking))))
+    Ok(no_store((
+        StatusCode::CREATED,
+        Json(lens(&portal).booking(booking)),
+    )))
 }
 
 /// `GET /bookings`: the person's bookings, ended ones included.
@@ -231,7 +241,8 @@ pub async fn my_bookings(
     patient: PatientSession,
 ) -> Result<Response, ApiError> {
     let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
-    Ok(no_store(Json(portal.bookings.my_bookings(&acting).await?)))
+    let bookings = portal.bookings.my_bookings(&acting).await?;
+    Ok(no_store(Json(lens(&portal).bookings(bookings))))
 }
 
 /// `GET /bookings/{id}`.
@@ -241,9 +252,8 @@ pub async fn my_booking(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
-    Ok(no_store(Json(
-        portal.bookings.my_booking(&acting, &id).await?,
-    )))
+    let booking = portal.bookings.my_booking(&acting, &id).await?;
+    Ok(no_store(Json(lens(&portal).booking(booking))))
 }
 
 /// `POST /bookings/{id}/reschedule {slot_id}`: same booking, another slot of the same unit.
@@ -258,7 +268,7 @@ pub async fn reschedule(
         .bookings
         .reschedule(&acting, &id, &body.slot_id)
         .await?;
-    Ok(no_store(Json(booking)))
+    Ok(no_store(Json(lens(&portal).booking(booking))))
 }
 
 /// `POST /bookings/{id}/cancel`.
@@ -268,7 +278,8 @@ pub async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let acting = patient.acting(&portal, Gate::PolicyAccepted).await?;
-    Ok(no_store(Json(portal.bookings.cancel(&acting, &id).await?)))
+    let booking = portal.bookings.cancel(&acting, &id).await?;
+    Ok(no_store(Json(lens(&portal).booking(booking))))
 }
 
 /// The session of a join: the booking's patient (or guardian), or one of its clinicians.

@@ -164,6 +164,9 @@ pub struct Booking {
     pub ends: LocalTime,
     /// Staff ids of the slot's clinicians.
     pub clinicians: Vec<String>,
+    /// Their names ("Anna Läkarsson"), in the order of `clinicians`. Patients get an empty list
+    /// where the region does not show patients staff names ([`PatientLens`](super::PatientLens)).
+    pub clinician_names: Vec<String>,
     pub patient: PatientDetails,
     /// The video room of a digital booking.
     pub room: Option<String>,
@@ -419,6 +422,7 @@ impl Bookings {
             for row in &rows {
                 let mut b = booking_from_row(row)?;
                 b.clinicians = slot.clinicians.clone();
+                b.clinician_names = slot.clinician_names.clone();
                 bookings.push(b);
             }
             calendar.push(CalendarSlot { slot, bookings });
@@ -444,6 +448,7 @@ impl Bookings {
         .ok_or(BookingError::BookingNotFound)?;
         let mut booking = booking_from_row(&row)?;
         booking.clinicians = self.clinicians_of(&booking.slot_id).await?;
+        booking.clinician_names = self.names_of(&booking.clinicians).await?;
         Ok(booking)
     }
 
@@ -503,6 +508,7 @@ impl Bookings {
         for row in rows {
             let mut b = booking_from_row(row)?;
             b.clinicians = self.clinicians_of(&b.slot_id).await?;
+            b.clinician_names = self.names_of(&b.clinicians).await?;
             out.push(b);
         }
         Ok(out)
@@ -768,6 +774,7 @@ fn booking_from_row(row: &AnyRow) -> Result<Booking, BookingError> {
         starts: time::to_local(starts_at).map_err(|_| BookingError::Corrupt("starts_at"))?,
         ends: time::to_local(ends_at).map_err(|_| BookingError::Corrupt("ends_at"))?,
         clinicians: Vec::new(),
+        clinician_names: Vec::new(),
         patient: PatientDetails {
             account_id: row.try_get("account_id")?,
             personnummer: Personnummer::from_canonical(&pnr)

@@ -337,6 +337,7 @@ impl Bookings {
                 starts: time::to_local(now)?,
                 ends: time::to_local(now + i64::from(queue.visit_minutes) * 60)?,
                 clinicians: vec![staff.actor.id.clone()],
+                clinician_names: self.names_of(std::slice::from_ref(&staff.actor.id)).await?,
                 origin: SlotOrigin::Dropin,
                 withdrawn_at: None,
             };

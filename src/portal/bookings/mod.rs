@@ -67,6 +67,7 @@ mod booking;
 mod dropin;
 mod error;
 mod join;
+mod lens;
 mod slots;
 pub mod time;
 
@@ -89,6 +90,7 @@ pub use booking::{BookedBy, Booking, BookingStatus, CalendarSlot, EndedBy, Patie
 pub use dropin::{NewQueue, Queue, QueuePlace, QueueState, Taken, YourTurn};
 pub use error::BookingError;
 pub use join::{JoinPermit, Joiner};
+pub use lens::PatientLens;
 pub use slots::{NewSlot, Slot, SlotKind, SlotMode, SlotOrigin};
 pub use time::{LocalTime, TimeError};
 
@@ -269,7 +271,14 @@ pub struct OwnNotice {
 pub async fn own_data(db: &Db, account_id: &str) -> Result<OwnBookings, BookingError> {
     // Reads only: the clock and policy play no part.
     let bookings = Bookings::new(db.clone(), Arc::new(SystemClock), BookingPolicy::default());
-    let bookings = bookings.bookings_of_account(account_id).await?;
+    // The export knows no region: clinicians appear by initials, as the stricter regions show
+    // them to patients.
+    let strict = PatientLens::new(&crate::portal::region::VideoPolicy {
+        patients_see_staff_names_in_visits: false,
+        patients_see_staff_names_in_groups: false,
+        ..Default::default()
+    });
+    let bookings = strict.bookings(bookings.bookings_of_account(account_id).await?);
     type EntryRow = (String, i64, String, i64, Option<i64>, Option<String>);
     let entries: Vec<EntryRow> = sqlx::query_as(
         "SELECT queue_id, ticket, state, joined_at, ended_at, booking_id FROM dropin_entries \

@@ -129,6 +129,9 @@ pub struct Slot {
     pub ends: LocalTime,
     /// Staff ids, sorted.
     pub clinicians: Vec<String>,
+    /// Their names, in the same order (empty for patients where the region shows them no staff
+    /// names: [`PatientLens`](super::PatientLens)).
+    pub clinician_names: Vec<String>,
     pub origin: SlotOrigin,
     pub withdrawn_at: Option<i64>,
 }
@@ -208,6 +211,7 @@ impl Bookings {
             ends_at,
             starts: time::to_local(starts_at)?,
             ends: time::to_local(ends_at)?,
+            clinician_names: self.names_of(&clinicians).await?,
             clinicians,
             origin: SlotOrigin::Published,
             withdrawn_at: None,
@@ -262,6 +266,7 @@ impl Bookings {
         .ok_or(BookingError::SlotNotFound)?;
         let mut slot = slot_from_row(&row)?;
         slot.clinicians = self.clinicians_of(&slot.id).await?;
+        slot.clinician_names = self.names_of(&slot.clinicians).await?;
         Ok(slot)
     }
 
@@ -297,9 +302,25 @@ impl Bookings {
         for row in rows {
             let mut slot = slot_from_row(row)?;
             slot.clinicians = self.clinicians_of(&slot.id).await?;
+            slot.clinician_names = self.names_of(&slot.clinicians).await?;
             out.push(slot);
         }
         Ok(out)
+    }
+
+    /// The staff members' names ("Given Family"), in the order of `ids`; an id without a staff
+    /// row (removed since) reads as an empty name rather than failing the page.
+    pub(super) async fn names_of(&self, ids: &[String]) -> Result<Vec<String>, BookingError> {
+        let mut names = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row: Option<(String, String)> =
+                sqlx::query_as("SELECT given_name, family_name FROM staff WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.db.pool())
+                    .await?;
+            names.push(row.map_or_else(String::new, |(g, f)| format!("{g} {f}")));
+        }
+        Ok(names)
     }
 
     pub(super) async fn clinicians_of(&self, slot_id: &str) -> Result<Vec<String>, BookingError> {
@@ -413,6 +434,7 @@ pub(super) fn slot_from_row(row: &AnyRow) -> Result<Slot, BookingError> {
         starts: time::to_local(starts_at).map_err(|_| BookingError::Corrupt("starts_at"))?,
         ends: time::to_local(ends_at).map_err(|_| BookingError::Corrupt("ends_at"))?,
         clinicians: Vec::new(),
+        clinician_names: Vec::new(),
         origin: SlotOrigin::from_stored(&origin).ok_or(BookingError::Corrupt("slot origin"))?,
         withdrawn_at: row.try_get("withdrawn_at")?,
     })
