@@ -51,6 +51,7 @@ on_both_databases!(
     every_staff_read_is_in_the_patients_access_log,
     export_lists_conversations_and_deletion_removes_rows_then_files,
     every_state_changing_messages_route_needs_the_csrf_token,
+    a_failed_row_keeps_no_file_and_files_left_by_a_crash_are_removed,
 );
 
 struct Portal {
@@ -1249,5 +1250,73 @@ async fn every_state_changing_messages_route_needs_the_csrf_token(db: Option<&st
     // attach, assign, close).
     assert_eq!(walked, 9, "{walked} routes walked");
     assert_eq!(portal.state().await, before);
+    portal.stop().await;
+}
+
+async fn a_failed_row_keeps_no_file_and_files_left_by_a_crash_are_removed(db: Option<&str>) {
+    let portal = Portal::start(db).await;
+    let elsa = portal.patient(ELSA).await;
+    let conv = start(&elsa, "Fråga", "Hej.").await;
+    let path = format!(
+        "conversations/{}/messages/{}/attachments",
+        id(&conv),
+        id(&conv["messages"][0])
+    );
+
+    // The row cannot be written (the table is away): the file already written goes again.
+    sqlx::query("ALTER TABLE conversation_attachments RENAME TO conversation_attachments_away")
+        .execute(portal.db().pool())
+        .await
+        .expect("rename");
+    let (status, body) = attach(&elsa, &path, Some("application/pdf"), None, PDF).await;
+    assert_eq!(
+        (status, code(&body).0),
+        (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+    );
+    sqlx::query("ALTER TABLE conversation_attachments_away RENAME TO conversation_attachments")
+        .execute(portal.db().pool())
+        .await
+        .expect("rename back");
+    assert_eq!(
+        portal.stored_files(),
+        Vec::<String>::new(),
+        "no file without its row"
+    );
+
+    // What a crash can leave: a file whose row was deleted (queued in message_file_removals),
+    // and a file whose row never came. The start-up clean-up removes both, and no file that has
+    // its row.
+    let (status, kept) = attach(&elsa, &path, Some("application/pdf"), None, PDF).await;
+    assert_eq!(status, StatusCode::CREATED, "{kept}");
+    let dir = portal.attachment_dir();
+    let orphan = "0123456789abcdef0123456789abcdef";
+    let queued = "fedcba9876543210fedcba9876543210";
+    for key in [orphan, queued] {
+        std::fs::create_dir_all(dir.join(&key[..2])).expect("shard");
+        std::fs::write(dir.join(&key[..2]).join(key), PDF).expect("file");
+    }
+    sqlx::query("INSERT INTO message_file_removals (id) VALUES ($1)")
+        .bind(queued)
+        .execute(portal.db().pool())
+        .await
+        .expect("queued");
+    let store = vardrum::uploads::store::DirStore::open(&dir).expect("store");
+    // An hour after the files were written: the sweep's age for files without a row.
+    let later = Arc::new(ManualClock::new(common::now_unix() + 3600));
+    let messages = vardrum::portal::messages::Messages::new(
+        portal.db().clone(),
+        later,
+        Arc::new(store),
+        1024 * 1024,
+    );
+    assert_eq!(messages.purge_removed_files().await.expect("purge"), 1);
+    assert_eq!(
+        portal
+            .count("SELECT COUNT(*) FROM message_file_removals")
+            .await,
+        0
+    );
+    assert_eq!(messages.sweep(3600).await.expect("sweep"), 1);
+    assert_eq!(portal.stored_files(), [id(&kept)]);
     portal.stop().await;
 }
