@@ -406,6 +406,26 @@ async fn an_emergency_access_needs_a_reason_is_logged_shown_to_the_patient_and_f
         let (got, answer) = bo.post(&review, body.clone()).await;
         assert_eq!((got, code(&answer)), (status, want), "{body}: {answer}");
     }
+    // Without the session's CSRF token, or from another site: refused, nothing changes.
+    for (csrf, origin) in [
+        (None, None),
+        (bo.csrf.as_deref(), Some("https://evil.example")),
+    ] {
+        let (status, answer) = bo
+            .send_with(
+                Method::POST,
+                &review,
+                Some(&json!({ "note": "Kontrollerat" })),
+                csrf,
+                origin,
+            )
+            .await;
+        assert_eq!(
+            (status, code(&answer).0),
+            (StatusCode::FORBIDDEN, "csrf"),
+            "{answer}"
+        );
+    }
     let (status, answer) = anna
         .post(&review, json!({ "note": "Checked with the ward" }))
         .await;

@@ -29,9 +29,9 @@ use crate::uploads::Uploads;
 use vardrum_signalling::TokenIssuer;
 
 use super::accounts::{Account, Accounts, StaffAccess};
-use super::care::Care;
 use super::audit::Actor;
 use super::bookings::Bookings;
+use super::care::Care;
 use super::identity::oidc::{self, ClientConfig};
 use super::identity::personnummer::{Date, Personnummer};
 use super::identity::register::{FileRegister, FileRegisterError, PopulationRegister};

@@ -29,8 +29,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 
 use crate::portal::bookings::BookingPolicy;
-use crate::portal::notifications::{MAX_REMINDER_HOURS, NotificationPolicy};
 use crate::portal::identity::personnummer::Date;
+use crate::portal::notifications::{MAX_REMINDER_HOURS, NotificationPolicy};
 
 /// The policy of the region this deployment serves. Field names are the TOML keys.
 #[derive(Debug, Clone, Deserialize)]
