@@ -1,8 +1,9 @@
 //! Staff access bounded by the care relationship, through the HTTP API on SQLite (always) and
 //! PostgreSQL (when `VARDRUM_TEST_POSTGRES` names a server; required in CI): a clinician opens a
-//! patient only through a booking or drop-in place of the patient with the active care unit, or
-//! else through an emergency access with a stated reason, which is stored for follow-up, shows
-//! in the patient's own access log as such, and is followed up by an administrator; every
+//! patient only through a booking, conversation or drop-in place of the patient with the active
+//! care unit, or else through an emergency access with a stated reason, which is stored for
+//! follow-up, shows in the patient's own access log as such, and is followed up by an
+//! administrator; every
 //! access-log entry records the relationship or emergency access that allowed it, and the hash
 //! chain still verifies with it.
 
@@ -39,6 +40,7 @@ on_both_databases!(
     without_a_relationship_a_lookup_is_refused_and_nothing_is_logged,
     a_booking_with_the_active_unit_is_the_relationship_and_the_log_says_so,
     a_drop_in_place_is_a_relationship_too,
+    a_conversation_with_the_unit_is_a_relationship_too,
     an_emergency_access_needs_a_reason_is_logged_shown_to_the_patient_and_followed_up,
 );
 
@@ -469,5 +471,32 @@ async fn an_emergency_access_needs_a_reason_is_logged_shown_to_the_patient_and_f
 
     let report = audit::verify(portal.db()).await.expect("verify");
     assert!(report.is_intact(), "{report:?}");
+    portal.stop().await;
+}
+
+async fn a_conversation_with_the_unit_is_a_relationship_too(db: Option<&str>) {
+    let portal = Portal::start(db).await;
+    let erik = portal.patient(ERIK).await;
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let (status, _) = anna.post("staff/patients/lookup", lookup(ERIK)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, conversation) = erik
+        .post(
+            "conversations",
+            json!({ "care_unit": UNIT, "subject": "Fråga", "text": "Hej, en fråga om recept" }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{conversation}");
+    let id = conversation["id"].as_str().expect("id");
+    let (status, view) = anna.post("staff/patients/lookup", lookup(ERIK)).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["basis"], format!("conversation:{id}"));
+    // A conversation with another unit is no relationship with this one.
+    let (status, _) = anna
+        .put("staff/care-unit", json!({ "care_unit": OTHER_UNIT }))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = anna.post("staff/patients/lookup", lookup(ERIK)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     portal.stop().await;
 }

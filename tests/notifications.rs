@@ -54,6 +54,7 @@ on_both_databases!(
     a_restart_between_send_and_mark_resends_with_the_same_key_and_loses_nothing,
     without_smtp_or_sms_configured_notices_are_skipped_with_the_reason,
     export_shows_the_notices_and_deleting_the_account_removes_them,
+    a_clinicians_reply_tells_the_patient_there_is_a_message_and_nothing_of_it,
 );
 
 // ----- the SMTP server and the SMS gateway
@@ -942,5 +943,62 @@ async fn export_shows_the_notices_and_deleting_the_account_removes_them(db: Opti
         .expect("count");
     assert_eq!(left, 0, "the pending reminder went with the account");
     assert_eq!(portal.run_once().await, report(0, 0, 0, 0, 0));
+    portal.stop().await;
+}
+
+/// A clinician's reply in a conversation puts a "new message" notice in the outbox in the
+/// transaction that stores it; the patient's own messages do not. The e-mail says only that
+/// there is a message, never its subject or text.
+async fn a_clinicians_reply_tells_the_patient_there_is_a_message_and_nothing_of_it(
+    db: Option<&str>,
+) {
+    const SUBJECT: &str = "Utslag på armen";
+    const QUESTION: &str = "Kliar mycket sedan i tisdags";
+    const ANSWER: &str = "Smörj med mjukgörande kräm två gånger om dagen";
+    let sink = SmtpSink::start().await;
+    let portal = Portal::start(db, Some(email_config(sink.port)), None, 6).await;
+    let elsa = portal.elsa(false, true).await;
+    let (status, conversation) = elsa
+        .post(
+            "conversations",
+            json!({ "care_unit": UNIT, "subject": SUBJECT, "text": QUESTION }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{conversation}");
+    let id = conversation["id"].as_str().expect("id").to_owned();
+    assert_eq!(
+        portal.notices().await,
+        [],
+        "the patient's own message tells nobody"
+    );
+
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let (status, reply) = anna
+        .post(
+            &format!("staff/conversations/{id}/messages"),
+            json!({ "text": ANSWER }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{reply}");
+    assert_eq!(
+        portal.notices().await,
+        [
+            n("new_message", "email", "pending", None),
+            n("new_message", "sms", "pending", None),
+        ]
+    );
+    assert_eq!(portal.run_once().await, report(2, 1, 0, 0, 1));
+    let mail = sink.messages();
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0]["rcpt_tos"], json!([EMAIL]));
+    let text = mail[0]["text"].as_str().expect("text");
+    assert!(
+        text.contains(&format!("Du har ett nytt meddelande i {SERVICE}")),
+        "{text}"
+    );
+    let whole = mail[0].to_string();
+    for secret in [SUBJECT, QUESTION, ANSWER, &id] {
+        assert!(!whole.contains(secret), "{secret:?} in {whole}");
+    }
     portal.stop().await;
 }

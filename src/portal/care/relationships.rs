@@ -25,6 +25,13 @@ pub const SOURCES: &[Source] = &[
         basis: Basis::Booking,
     },
     Source {
+        kind: "conversation",
+        // Open or closed: a conversation with the unit is contact with its care.
+        sql: "SELECT id FROM conversations WHERE account_id = $1 AND care_unit = $2 \
+              ORDER BY last_message_at DESC, id LIMIT 1",
+        basis: Basis::Conversation,
+    },
+    Source {
         kind: "dropin",
         sql: "SELECT q.id FROM dropin_entries e JOIN dropin_queues q ON q.id = e.queue_id \
               WHERE e.account_id = $1 AND q.care_unit = $2 \

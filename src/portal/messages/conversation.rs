@@ -14,6 +14,7 @@ use crate::portal::audit::Action;
 use crate::portal::bookings::LocalTime;
 use crate::portal::bookings::time;
 use crate::portal::identity::personnummer::Personnummer;
+use crate::portal::notifications;
 
 use super::attachments::{AttachmentView, attachments_of};
 use super::error::invalid;
@@ -476,6 +477,12 @@ pub(super) async fn insert_message(
     .execute(&mut *conn)
     .await?;
     move_mark(conn, conversation_id, author.reader(), seq, now).await?;
+    // A clinician's message is news for the patient's side: the notice ("a new message", never
+    // its text) goes into the outbox in this same transaction, so it exists exactly when the
+    // message does.
+    if author.kind == AuthorKind::Staff {
+        notifications::message_from_staff(conn, conversation_id, now).await?;
+    }
     Ok((id, seq))
 }
 

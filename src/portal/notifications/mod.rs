@@ -602,6 +602,15 @@ impl PersonalData for NotificationData {
 }
 
 /// The hooks run inside bookings' transactions, whose errors are bookings'.
+impl From<NotifyError> for crate::portal::messages::MessageError {
+    fn from(e: NotifyError) -> Self {
+        match e {
+            NotifyError::Database(e) => Self::Database(e),
+            NotifyError::Corrupt(column) => Self::Corrupt(column),
+        }
+    }
+}
+
 impl From<NotifyError> for crate::portal::bookings::BookingError {
     fn from(e: NotifyError) -> Self {
         match e {
