@@ -51,6 +51,7 @@ on_both_databases!(
     a_bookings_call_files_are_listed_for_its_patient_and_clinicians_only,
     the_regions_bookings_section_sets_the_join_window_and_the_token_lifetime,
     patients_see_clinicians_names_or_initials_as_the_region_says,
+    care_units_colleagues_and_the_join_window_are_there_to_be_found,
 );
 
 struct Portal {
@@ -1604,4 +1605,69 @@ async fn patients_see_clinicians_names_or_initials_as_the_region_says(db: Option
         );
         portal.stop().await;
     }
+}
+
+/// What the pages need to offer choices: the care units that have clinicians (public), the
+/// clinicians of one's own unit (clinicians only), and the region's join window.
+async fn care_units_colleagues_and_the_join_window_are_there_to_be_found(db: Option<&str>) {
+    let portal = Portal::start(db).await;
+    let anonymous = Browser::new(&portal.base);
+    let (status, units) = anonymous.get("care-units").await;
+    assert_eq!(status, StatusCode::OK, "{units}");
+    // The administrators' unit has no clinician: nobody books or writes there.
+    assert_eq!(units, json!(["Barnmottagning Testvik", UNIT]));
+    let (_, region) = anonymous.get("region").await;
+    assert_eq!(
+        region["bookings"],
+        json!({ "join_opens_minutes_before": 10, "join_closes_minutes_after": 30 })
+    );
+
+    let bo = portal.logged_in("staff", ADMIN).await;
+    let (status, cilla) = bo
+        .post(
+            "admin/staff",
+            json!({
+                "subject": "hsa-cilla",
+                "given_name": "Cilla",
+                "family_name": "Sjuksköterska",
+                "role": "clinician",
+                "care_units": ["Vårdcentral Nyby", UNIT],
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cilla}");
+    let (_, units) = anonymous.get("care-units").await;
+    assert_eq!(
+        units,
+        json!(["Barnmottagning Testvik", UNIT, "Vårdcentral Nyby"])
+    );
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let (status, colleagues) = anna.get("staff/colleagues").await;
+    assert_eq!(status, StatusCode::OK, "{colleagues}");
+    let names: Vec<&str> = colleagues
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|c| c["given_name"].as_str())
+        .collect();
+    assert_eq!(names, ["Anna", "Cilla"], "{colleagues}");
+    assert_eq!(colleagues[1]["id"], cilla["id"]);
+    assert!(
+        colleagues[1].get("subject").is_none(),
+        "no HSA-id: {colleagues}"
+    );
+    // In her other unit, Cilla is no colleague.
+    anna.put(
+        "staff/care-unit",
+        json!({ "care_unit": "Barnmottagning Testvik" }),
+    )
+    .await;
+    let (_, colleagues) = anna.get("staff/colleagues").await;
+    assert_eq!(colleagues.as_array().map(Vec::len), Some(1), "{colleagues}");
+    let (status, _) = bo.get("staff/colleagues").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let elsa = portal.patient(ELSA).await;
+    let (status, _) = elsa.get("staff/colleagues").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    portal.stop().await;
 }

@@ -43,6 +43,10 @@ pub async fn region(State(portal): State<Arc<Portal>>) -> Response {
             crate::portal::region::ProtectedIdentityRule::AllowAndMark => "allow_and_mark",
         },
         "proxy_age_limit": r.identity.proxy_age_limit,
+        "bookings": {
+            "join_opens_minutes_before": r.bookings.join_opens_minutes_before,
+            "join_closes_minutes_after": r.bookings.join_closes_minutes_after,
+        },
         "texts": {
             "protected_identity_refused": r.texts.protected_identity_refused.as_ref().map(|t| json!({
                 "sv": t.sv, "en": t.en,

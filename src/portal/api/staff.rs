@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::portal::accounts::contact::is_invisible;
 use crate::portal::identity::sessions::Session;
@@ -192,4 +192,42 @@ pub async fn review_emergency_access(
     let access = portal.staff_access(&staff.member, &staff.session, &client);
     let reviewed = portal.care.review(&access, &id, &body.note).await?;
     Ok(no_store(Json(reviewed)))
+}
+
+/// A colleague as the inbox and the calendar offer them: who to assign to, who else can take a
+/// slot. No subject (HSA-id) and no other units.
+#[derive(Debug, Serialize)]
+pub struct Colleague {
+    id: String,
+    given_name: String,
+    family_name: String,
+}
+
+/// `GET /staff/colleagues`: the clinicians of the session's active care unit (clinicians).
+pub async fn colleagues(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+) -> Result<Response, ApiError> {
+    staff.require(Role::Clinician)?;
+    let unit = staff.session.care_unit.clone().unwrap_or_default();
+    let list: Vec<Colleague> = portal
+        .staff
+        .clinicians_of(&unit)
+        .await?
+        .into_iter()
+        .map(|m| Colleague {
+            id: m.id,
+            given_name: m.given_name,
+            family_name: m.family_name,
+        })
+        .collect();
+    Ok(no_store(Json(list)))
+}
+
+/// `GET /care-units`: the region's care units that have clinicians, for anyone (patients choose
+/// where to book and whom to write to; the list is public, as a region's units are).
+pub async fn care_units(State(portal): State<Arc<Portal>>) -> Result<Response, ApiError> {
+    Ok(no_store(Json(
+        portal.staff.care_units_with_clinicians().await?,
+    )))
 }

@@ -248,6 +248,31 @@ impl Staff {
         rows.iter().map(member_from_row).collect()
     }
 
+    /// The care units where at least one clinician works, sorted: the units patients can book
+    /// with and write to. (A region has tens of units and hundreds of staff: read in full.)
+    pub async fn care_units_with_clinicians(&self) -> Result<Vec<String>, StaffError> {
+        let mut units: Vec<String> = self
+            .list()
+            .await?
+            .into_iter()
+            .filter(|m| m.role == Role::Clinician)
+            .flat_map(|m| m.care_units)
+            .collect();
+        units.sort();
+        units.dedup();
+        Ok(units)
+    }
+
+    /// The clinicians working in `care_unit`, by family and given name.
+    pub async fn clinicians_of(&self, care_unit: &str) -> Result<Vec<StaffMember>, StaffError> {
+        Ok(self
+            .list()
+            .await?
+            .into_iter()
+            .filter(|m| m.role == Role::Clinician && m.works_in(care_unit))
+            .collect())
+    }
+
     /// Adds the members of a staff file that are not there yet (development set-up).
     pub async fn seed_from_file(&self, path: &Path, now: i64) -> Result<usize, StaffFileError> {
         let name = path.display().to_string();
