@@ -39,15 +39,17 @@ export async function tempDir(prefix) {
 
 /**
  * One browser profile = one person. Returns `{ context, page, logs, close() }`; `logs` collects
- * the page's console output and errors so a failing test can print them.
+ * the page's console output and errors so a failing test can print them. `timezoneId` sets the
+ * browser's time zone (e.g. to check that a page shows Stockholm times wherever the browser is).
  */
-export async function launchPerson(label, { viewport = { width: 1024, height: 768 } } = {}) {
+export async function launchPerson(label, { viewport = { width: 1024, height: 768 }, timezoneId } = {}) {
   const dir = await tempDir(`chromium-${label}`);
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
     headless: true,
     args: CHROMIUM_ARGS,
     viewport,
+    ...(timezoneId ? { timezoneId } : {}),
     // axe-core is injected as an inline script; a strict server CSP must not block it.
     bypassCSP: true,
   });

@@ -37,6 +37,11 @@ export async function api(method, path, body) {
     if (csrfToken === null) await getSession();
     headers['X-CSRF-Token'] = csrfToken;
   }
+  return send(path, init);
+}
+
+/** Fetches and turns the answer into parsed JSON (null without a body) or a thrown ApiError. */
+async function send(path, init) {
   let response;
   try {
     response = await fetch(path, init);
@@ -58,6 +63,27 @@ export async function api(method, path, body) {
     throw new ApiError(response.status, error);
   }
   return json;
+}
+
+/**
+ * Sends `file` (a File or Blob) as the raw body of `POST path`, as the attachment endpoints take
+ * it (docs/portal-api.md, Messages): `Content-Type` is the file's own type (the server compares it
+ * with what the content is), `headers` adds e.g. `X-File-Name`. Resolves to the parsed answer;
+ * throws ApiError like `api()`.
+ */
+export async function apiUpload(path, file, headers = {}) {
+  if (csrfToken === null) await getSession();
+  const init = {
+    method: 'POST',
+    credentials: 'same-origin',
+    cache: 'no-store',
+    headers: { Accept: 'application/json', 'X-CSRF-Token': csrfToken, ...headers },
+    body: file,
+  };
+  // Without a type of its own the file goes without one, which the server names
+  // (`unsupported_file_type`), rather than the browser's guess.
+  if (file.type) init.headers['Content-Type'] = file.type;
+  return send(path, init);
 }
 
 /** Remembers a session body's CSRF token (from `GET /session` or `PUT /acting-as`). */
