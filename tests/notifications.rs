@@ -36,6 +36,7 @@ const ELSA: &str = "199006022397";
 /// Elsa's son, born 2016-02-29.
 const LEO: &str = "201602292383";
 const CLINICIAN: &str = "dev-clinician-anna";
+const ADMIN: &str = "dev-admin-bo";
 const UNIT: &str = "Hälsocentral Testvik";
 /// From PTS's series reserved for fiction.
 const MOBILE: &str = "+46701740605";
@@ -741,6 +742,62 @@ async fn smtp_and_sms_failures_are_retried_with_back_off_then_fail_visibly(db: O
         (reason.as_deref(), attempts),
         (Some("smtp_permanent 550"), 1)
     );
+
+    // Administrators see the failed notices (kind, channel, why; nothing of whom) and send one
+    // again once the mail server is fixed: the same id, a fresh round of attempts.
+    let bo = portal.logged_in("staff", ADMIN).await;
+    let (status, failed) = bo.get("admin/notifications/failed").await;
+    assert_eq!(status, StatusCode::OK, "{failed}");
+    let failed = failed.as_array().expect("list").clone();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert_eq!(failed[0]["reason"], "smtp_permanent 550");
+    assert_eq!(failed[1]["reason"], "smtp_transient 451");
+    for notice in &failed {
+        assert_eq!(
+            notice.as_object().map(|o| {
+                let mut keys: Vec<&str> = o.keys().map(String::as_str).collect();
+                keys.sort_unstable();
+                keys
+            }),
+            Some(vec![
+                "attempts",
+                "channel",
+                "created_at",
+                "id",
+                "kind",
+                "reason",
+                "updated_at"
+            ]),
+            "{notice}"
+        );
+    }
+    let id = failed[1]["id"].as_str().expect("id").to_owned();
+    let retry = format!("admin/notifications/{id}/retry");
+    let (status, answer) = bo.send_with(Method::POST, &retry, None, None, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token: {answer}");
+    let anna = portal.logged_in("staff", CLINICIAN).await;
+    let (status, _) = anna.send(Method::POST, &retry, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "administrators only");
+    sink.reply_with(None);
+    let (status, again) = bo.send(Method::POST, &retry, None).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["attempts"], 0);
+    assert_eq!(portal.run_once().await, report(1, 1, 0, 0, 0));
+    let mail = sink.messages();
+    assert_eq!(mail.len(), 1);
+    assert!(
+        mail[0]["message_id"]
+            .as_str()
+            .is_some_and(|m| m.contains(&id)),
+        "the same key: {}",
+        mail[0]
+    );
+    for path in [retry.as_str(), "admin/notifications/no-such/retry"] {
+        let (status, body) = bo.send(Method::POST, path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+    }
+    let (_, failed) = bo.get("admin/notifications/failed").await;
+    assert_eq!(failed.as_array().map(Vec::len), Some(1));
     portal.stop().await;
 
     // An SMTP server that is not there at all: retried like a 4xx.

@@ -1344,7 +1344,7 @@ async fn every_state_changing_route_refuses_a_request_without_the_token_or_from_
     // cookie to ride on: tests/uploads.rs tests them. Operations tagged `bookings` need slots
     // and bookings to act on: tests/bookings_api.rs walks them the same way; those tagged
     // `messages` need conversations: tests/messages_api.rs; `care`, an emergency access:
-    // tests/care.rs.)
+    // tests/care.rs; `notifications`, a failed notice: tests/notifications.rs.)
     let (_, doc) = portal.browser().get("openapi.json").await;
     let documented: std::collections::BTreeSet<(String, String)> = doc["paths"]
         .as_object()
@@ -1359,7 +1359,7 @@ async fn every_state_changing_route_refuses_a_request_without_the_token_or_from_
                 .filter(|(_, op)| op["security"][0].get("joinToken").is_none())
                 .filter(|(_, op)| {
                     !op["tags"].as_array().is_some_and(|t| {
-                        ["bookings", "messages", "care"]
+                        ["bookings", "messages", "care", "notifications"]
                             .iter()
                             .any(|tag| t.contains(&json!(tag)))
                     })
@@ -1557,6 +1557,8 @@ async fn the_openapi_document_describes_every_route() {
         ("post", "/api/v1/staff/patients/lookup"),
         ("get", "/api/v1/staff/colleagues"),
         ("get", "/api/v1/care-units"),
+        ("get", "/api/v1/admin/notifications/failed"),
+        ("post", "/api/v1/admin/notifications/{id}/retry"),
         ("get", "/api/v1/staff/emergency-accesses"),
         ("post", "/api/v1/staff/emergency-accesses/{id}/review"),
         ("post", "/api/v1/staff/patients"),
@@ -1626,7 +1628,7 @@ async fn the_openapi_document_describes_every_route() {
             .values()
             .map(|p| p.as_object().map_or(0, |o| o.len()))
             .sum::<usize>(),
-        67,
+        69,
         "no documented operation that the server does not have"
     );
     portal.stop().await;

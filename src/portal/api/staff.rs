@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::portal::accounts::contact::is_invisible;
 use crate::portal::identity::sessions::Session;
+use crate::portal::notifications::follow_up;
 use crate::portal::staff::{NewStaff, Role};
 
 use super::auth::session_body;
@@ -230,4 +231,40 @@ pub async fn care_units(State(portal): State<Arc<Portal>>) -> Result<Response, A
     Ok(no_store(Json(
         portal.staff.care_units_with_clinicians().await?,
     )))
+}
+
+/// The most failed notices one page lists.
+const MAX_FAILED_LIST: u32 = 500;
+
+/// `GET /admin/notifications/failed`: notices that gave up (administrators).
+pub async fn failed_notices(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+) -> Result<Response, ApiError> {
+    staff.require(Role::Administrator)?;
+    let list = follow_up::failed(&portal.db, MAX_FAILED_LIST)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(no_store(Json(list)))
+}
+
+/// `POST /admin/notifications/{id}/retry`: a failed notice back into the outbox (administrators).
+pub async fn retry_notice(
+    State(portal): State<Arc<Portal>>,
+    staff: StaffSession,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    staff.require(Role::Administrator)?;
+    let now = i64::try_from(portal.clock.now_unix()).unwrap_or(i64::MAX);
+    match follow_up::retry(&portal.db, &id, now)
+        .await
+        .map_err(|e| ApiError::internal(&e))?
+    {
+        Some(notice) => Ok(no_store(Json(notice))),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no failed notice with this id",
+        )),
+    }
 }

@@ -49,6 +49,7 @@
 //! different keys. Failures are retried with exponential back-off up to a limit, then the row
 //! is `failed` (counted in `/metrics`, kept in the table with the reason code).
 
+pub mod follow_up;
 pub mod text;
 pub mod transport;
 pub mod worker;
