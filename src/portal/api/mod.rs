@@ -728,10 +728,7 @@ pub fn router(built: &Built, uploads: Arc<Uploads>) -> Router {
         .route("/staff/care-unit", put(staff::care_unit))
         .route("/care-units", get(staff::care_units))
         .route("/admin/notifications/failed", get(staff::failed_notices))
-        .route(
-            "/admin/notifications/{id}/retry",
-            post(staff::retry_notice),
-        )
+        .route("/admin/notifications/{id}/retry", post(staff::retry_notice))
         .route("/staff/colleagues", get(staff::colleagues))
         .route("/staff/patients/lookup", post(staff::lookup_patient))
         .route("/staff/emergency-accesses", get(staff::emergency_accesses))
