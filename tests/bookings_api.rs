@@ -52,6 +52,7 @@ on_both_databases!(
     the_regions_bookings_section_sets_the_join_window_and_the_token_lifetime,
     patients_see_clinicians_names_or_initials_as_the_region_says,
     care_units_colleagues_and_the_join_window_are_there_to_be_found,
+    one_patient_racing_for_overlapping_slots_gets_one_of_them,
 );
 
 struct Portal {
@@ -1669,5 +1670,51 @@ async fn care_units_colleagues_and_the_join_window_are_there_to_be_found(db: Opt
     let elsa = portal.patient(ELSA).await;
     let (status, _) = elsa.get("staff/colleagues").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    portal.stop().await;
+}
+
+/// The same patient in two tabs booking two different slots at overlapping times, at once: the
+/// overlap check and the booking are one transaction serialised per patient, so exactly one of
+/// each pair wins, and the loser's place is given back.
+async fn one_patient_racing_for_overlapping_slots_gets_one_of_them(db: Option<&str>) {
+    let portal = Portal::start(db).await;
+    let elsa = portal.patient(ELSA).await;
+    for day in 16..=21 {
+        let first = portal
+            .video_slot(
+                &format!("2026-03-{day}T10:00"),
+                &format!("2026-03-{day}T10:20"),
+            )
+            .await;
+        let second = portal
+            .video_slot(
+                &format!("2026-03-{day}T10:10"),
+                &format!("2026-03-{day}T10:30"),
+            )
+            .await;
+        let (a, b) = tokio::join!(
+            elsa.post("bookings", json!({ "slot_id": first })),
+            elsa.post("bookings", json!({ "slot_id": second })),
+        );
+        let answers = [a, b];
+        let won = answers.iter().filter(|(s, _)| s.is_success()).count();
+        assert_eq!(won, 1, "2026-03-{day}: {answers:?}");
+        for (status, body) in answers.iter().filter(|(s, _)| !s.is_success()) {
+            assert_eq!(
+                (*status, code(body).0),
+                (StatusCode::CONFLICT, "overlapping_booking"),
+                "{body}"
+            );
+        }
+        let (taken,): (i64,) = sqlx::query_as(
+            "SELECT COALESCE(SUM(booked), 0) FROM booking_slots WHERE id = $1 OR id = $2",
+        )
+        .bind(&first)
+        .bind(&second)
+        .fetch_one(portal.db().pool())
+        .await
+        .expect("places");
+        assert_eq!(taken, 1, "the loser's place is given back");
+    }
     portal.stop().await;
 }

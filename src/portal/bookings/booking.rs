@@ -527,9 +527,11 @@ impl Bookings {
     }
 
     /// Refuses a booking of the same patient in the slot, or at an overlapping time
-    /// (`except`: the booking being moved). Advisory: the unique index decides races.
+    /// (`except`: the booking being moved). Runs in the booking's transaction after
+    /// [`lock_patient`], so that two requests of one patient (two tabs) for two overlapping
+    /// slots cannot both pass it.
     async fn check_free(
-        &self,
+        conn: &mut sqlx::AnyConnection,
         account_id: &str,
         slot: &Slot,
         except: Option<&str>,
@@ -542,7 +544,7 @@ impl Bookings {
         .bind(account_id)
         .bind(slot.ends_at)
         .bind(slot.starts_at)
-        .fetch_all(self.db.pool())
+        .fetch_all(&mut *conn)
         .await?;
         for (id, slot_id) in rows {
             if Some(id.as_str()) == except {
@@ -565,10 +567,14 @@ impl Bookings {
         guardian: Option<&Personnummer>,
         booking_id: &str,
     ) -> Result<Booking, BookingError> {
-        self.check_free(&patient.account_id, slot, None).await?;
         let now = self.now();
         let mut tx = self.db.pool().begin().await?;
-        // The place first: a write, so that SQLite takes its write lock at once.
+        // The patient first: a write, so that SQLite takes its write lock at once, and on
+        // PostgreSQL the row lock that serialises one patient's bookings (the overlap check
+        // below then sees the other request's booking). The account before the slot, as
+        // deleting an account takes them.
+        lock_patient(&mut tx, &patient.account_id).await?;
+        Self::check_free(&mut tx, &patient.account_id, slot, None).await?;
         take_place(&mut tx, &slot.id, now).await?;
         insert_booking(&mut tx, patient, slot, booking_id, by, staff_id, now).await?;
         // The confirmation and the reminder, committed with the booking or not at all.
@@ -587,10 +593,16 @@ impl Bookings {
         if slot.id == booking.slot_id {
             return Err(BookingError::AlreadyBooked);
         }
-        self.check_free(&booking.patient.account_id, &slot, Some(&booking.id))
-            .await?;
         let now = self.now();
         let mut tx = self.db.pool().begin().await?;
+        lock_patient(&mut tx, &booking.patient.account_id).await?;
+        Self::check_free(
+            &mut tx,
+            &booking.patient.account_id,
+            &slot,
+            Some(&booking.id),
+        )
+        .await?;
         // Two slots in id order, so two opposite moves cannot deadlock on PostgreSQL.
         if slot.id < booking.slot_id {
             take_place(&mut tx, &slot.id, now).await?;
@@ -679,6 +691,23 @@ fn check_owner(acting: &ActingAs, booking: &Booking) -> Result<(), BookingError>
 }
 
 /// Takes one place of a slot, or says why there is none. Changes nothing when refused.
+/// Takes the patient's account row for the rest of the transaction (a no-op update): one
+/// patient's booking transactions run one at a time, whatever slots they touch.
+async fn lock_patient(
+    conn: &mut sqlx::AnyConnection,
+    account_id: &str,
+) -> Result<(), BookingError> {
+    let locked = sqlx::query("UPDATE accounts SET updated_at = updated_at WHERE id = $1")
+        .bind(account_id)
+        .execute(&mut *conn)
+        .await?;
+    if locked.rows_affected() == 1 {
+        Ok(())
+    } else {
+        Err(BookingError::NoAccount)
+    }
+}
+
 pub(super) async fn take_place(
     conn: &mut sqlx::AnyConnection,
     slot_id: &str,

@@ -35,7 +35,9 @@
 //! SQLite (one writer at a time) and PostgreSQL (the row lock, and the condition re-checked on
 //! the newest row version) let exactly as many such updates succeed as there are places; the
 //! loser's transaction changes nothing. A partial unique index on (slot, account) among
-//! bookings not ended refuses the same patient twice, also when two tabs race. Statements that
+//! bookings not ended refuses the same patient twice, also when two tabs race; and two tabs
+//! booking two *different* slots at overlapping times are serialised by a no-op update of the
+//! patient's account row, the first statement of the transaction, before the overlap check. Statements that
 //! touch a slot and a booking always take the slot first, and two slots in id order, so
 //! PostgreSQL never deadlocks on them.
 //!
