@@ -8,7 +8,7 @@
 // child; keyboard use, axe-core and 320 px in both languages.
 //
 // One server serves the whole file (its upload limit lowered in a config file, so that "too large"
-// costs little); each test uses its own people or conversations, so none depends on what another
+// costs little, and a staff list with a colleague of Anna's); each test uses its own people or conversations, so none depends on what another
 // changed. Run: tests/e2e/run.sh tests/e2e/messages.test.mjs
 
 import assert from 'node:assert/strict';
@@ -29,6 +29,8 @@ const MAJA = { pnr: '201801012392', name: 'Maja Testsson' };
 const JOHAN = { pnr: '199908072391' };
 const ERIK = { pnr: '199602292386' };
 const ANNA = { button: 'Anna Läkarsson', name: 'Anna Läkarsson', unit: 'Hälsocentral Testvik', childUnit: 'Barnmottagning Testvik' };
+// tests/fixtures/staff-colleagues.json: Anna's colleague in Hälsocentral Testvik.
+const KARIN = { button: 'Karin Sköterskesson', name: 'Karin Sköterskesson' };
 
 /** The server's `uploads.max_bytes` here: small, so a file over it is cheap to make. */
 const MAX_BYTES = 200000;
@@ -164,7 +166,9 @@ before(async () => {
   });
   dataDir = await tempDir('messages');
   const config = path.join(dataDir, 'vardrum.toml');
-  await writeFile(config, `[uploads]\nmax_bytes = ${MAX_BYTES}\n`);
+  // A second clinician in Anna's unit to assign conversations to (the dev staff list has one).
+  const staffFile = path.join(repoRoot, 'tests/fixtures/staff-colleagues.json');
+  await writeFile(config, `[uploads]\nmax_bytes = ${MAX_BYTES}\n\n[portal]\nstaff_file = ${JSON.stringify(staffFile)}\n`);
   server = startServer({ bin: BIN, dataDir, args: ['--config', config] });
   await withLogs(dumps, async () => {
     baseUrl = await waitForReady(server, stdout);
@@ -195,6 +199,10 @@ describe('the message pages', { concurrency: false, timeout: 180000 }, () => {
     await portalReady(elsa.page);
     assert.equal(await elsa.page.locator('h1').textContent(), 'Meddelanden');
     assert.equal(await elsa.page.locator('nav a[aria-current="page"]').textContent(), 'Meddelanden');
+
+    // The region's care units that take messages are suggested.
+    const suggested = await elsa.page.locator('#care-units option').evaluateAll((options) => options.map((o) => o.value));
+    assert.deepEqual([...suggested].sort(), [ANNA.childUnit, ANNA.unit]);
 
     const png = makePng(5, 4, [30, 120, 200]);
     const id = await startConversation(elsa.page, {
@@ -363,7 +371,7 @@ describe('the message pages', { concurrency: false, timeout: 180000 }, () => {
     await page.locator('#new-subject-error', { hasText: 'Skriv ett ämne.' }).waitFor({ timeout: 10000 });
   }));
 
-  test('staff filter, assign to themselves, a wrong colleague id is refused on the field, close; the patient sees it closed and is offered a new one', () => withLogs(dumps, async () => {
+  test('staff filter, assign to a colleague and to themselves, a refused colleague shown on the choice, close; the patient sees it closed and is offered a new one', () => withLogs(dumps, async () => {
     const johan = await person('johan');
     await loginPatient(johan.page, JOHAN.pnr);
     await open(johan.page, '/portal/messages.html');
@@ -383,15 +391,39 @@ describe('the message pages', { concurrency: false, timeout: 180000 }, () => {
     await item.locator('h3 a').click();
     await page.locator('#conversation-heading', { hasText: 'Förnya recept' }).waitFor({ timeout: 10000 });
 
-    await page.locator('#assign-id').fill('no-such-colleague');
+    // The colleagues are the unit's other clinicians, by name.
+    const colleague = page.locator('#assign-colleague');
+    assert.deepEqual(await colleague.locator('option').allTextContents(), [KARIN.name]);
+
+    // A colleague who has left the unit since the page was loaded: the server's refusal shows on
+    // the choice (the request is changed on its way to name someone who is not a clinician here).
+    await page.route('**/assign', (route) => route.continue({ postData: JSON.stringify({ staff_id: 'no-such-colleague' }) }));
     await page.locator('#assign-other').click();
-    await page.locator('#assign-id-error', { hasText: 'hör inte till någon i vårdpersonalen' }).waitFor({ timeout: 10000 });
-    assert.equal(await page.locator('#assign-id').getAttribute('aria-invalid'), 'true');
+    await page.locator('#assign-colleague-error', { hasText: 'arbetar inte längre som vårdpersonal på vårdenheten' }).waitFor({ timeout: 10000 });
+    assert.equal(await colleague.getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'assign-colleague');
     assert.equal((await inboxEntry(page, id)).assigned_to, null, 'nothing changed');
+    await page.unroute('**/assign');
+
+    await page.locator('#assign-other').click();
+    await page.locator('#status', { hasText: `Konversationen är tilldelad ${KARIN.name}.` }).waitFor({ timeout: 10000 });
+    assert.equal(await page.locator('#assign-colleague-error').textContent(), '');
+    assert.equal((await inboxEntry(page, id)).assigned_to?.name, KARIN.name);
+
+    // Karin finds it among those assigned to her.
+    const karin = await person('karin');
+    await loginStaff(karin.page, KARIN.button);
+    await karin.page.locator('#link-inbox').click();
+    await karin.page.waitForURL((u) => u.pathname === '/portal/inbox.html');
+    await portalReady(karin.page);
+    await karin.page.locator('#filter-assigned').check();
+    await karin.page.locator('#filter-show').click();
+    await karin.page.locator('#status', { hasText: 'Inkorgen visar 1 konversation.' }).waitFor({ timeout: 10000 });
+    assert.match(await karin.page.locator(`#conversations li[data-conversation-id="${id}"]`).textContent(), /Tilldelad\s*dig \(Karin Sköterskesson\)/);
+    await karin.close();
 
     await page.locator('#assign-me').click();
     await page.locator('#status', { hasText: `Konversationen är tilldelad dig (${ANNA.name}).` }).waitFor({ timeout: 10000 });
-    assert.equal(await page.locator('#assign-id-error').textContent(), '');
     assert.equal((await inboxEntry(page, id)).assigned_to?.name, ANNA.name);
     assert.match(await page.locator('#conversation-facts').textContent(), /Tilldelad\s*dig \(Anna Läkarsson\)/);
 

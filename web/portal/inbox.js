@@ -2,12 +2,11 @@
 // (GET /api/v1/staff/inbox: open or closed, only those with messages unread by me, only those
 // assigned to me); one conversation's full history, marked read for me when shown (the patient's
 // own read mark is theirs and does not move); a reply with images or PDFs; assigning it to me or
-// to a colleague by staff id; closing it. Every read of a conversation or file is written to the
+// to a colleague of the unit; closing it. Every read of a conversation or file is written to the
 // patient's PDL access log by the server, so the page reads a conversation only when asked to.
 //
-// Clinicians cannot list their colleagues (GET /api/v1/admin/staff is for administrators), so a
-// colleague is named by their staff id; the server refuses an id that is not a clinician of the
-// unit (`not_a_clinician_of_unit`).
+// Colleagues to assign to are the active unit's clinicians (GET /api/v1/staff/colleagues); the
+// server refuses one who has left the unit since (`not_a_clinician_of_unit`), shown on the choice.
 //
 // `?conversation=ID` shows one conversation, otherwise the list (history.pushState, so Back works).
 
@@ -31,6 +30,9 @@ if (ctx) {
   let assignProblem = null;
   let confirmingClose = false;
   let focusAfter = null;
+  /** The unit's other clinicians (`[{id, given_name, family_name}]`), or an error if they could not be read. */
+  let colleagues = [];
+  let colleaguesError = null;
 
   const pathOf = (id) => `/api/v1/staff/conversations/${encodeURIComponent(id)}`;
   const text = (value) => (value === null ? '' : value.key ? t(value.key, value.vars) : messageErrorText(value.error));
@@ -145,8 +147,27 @@ if (ctx) {
     $('handle-section').hidden = !open;
     $('close-box').hidden = !confirmingClose;
     $('close').setAttribute('aria-expanded', String(confirmingClose));
-    fieldProblem('assign-id', assignProblem ? messageErrorText(assignProblem) : null);
+    renderColleagues();
     composer.render();
+  }
+
+  function renderColleagues() {
+    const select = $('assign-colleague');
+    const chosen = select.value;
+    select.replaceChildren(...colleagues.map((c) => {
+      const option = document.createElement('option');
+      option.value = c.id;
+      option.textContent = fullName(c);
+      option.selected = c.id === chosen;
+      return option;
+    }));
+    $('assign-form').hidden = colleagues.length === 0 && !colleaguesError;
+    $('assign-none').hidden = colleagues.length !== 0 || Boolean(colleaguesError);
+    let problemText = null;
+    if (assignProblem) problemText = messageErrorText(assignProblem);
+    else if (colleaguesError) problemText = t('inbox_colleagues_failed');
+    fieldProblem('assign-colleague', problemText);
+    $('assign-other').disabled = colleagues.length === 0;
   }
 
   function render() {
@@ -212,13 +233,12 @@ if (ctx) {
       const summary = await api('POST', `${pathOf(conversation.id)}/assign`, { staff_id: staffId });
       conversation.assigned_to = summary.assigned_to;
       status = { key: 'inbox_assigned_status', vars: { name: staffName(summary.assigned_to) } };
-      $('assign-id').value = '';
     } catch (error) {
       if (leaveOnError(error)) return;
       if (error instanceof ApiError && error.field === 'staff_id') {
         assignProblem = error;
         render();
-        $('assign-id').focus();
+        $('assign-colleague').focus();
         return;
       }
       problem = { error };
@@ -235,7 +255,7 @@ if (ctx) {
     try {
       await loadList();
       problem = null;
-      status = { key: 'inbox_count', vars: { n: conversations.length } };
+      status = conversations.length === 1 ? { key: 'inbox_count_one' } : { key: 'inbox_count', vars: { n: conversations.length } };
     } catch (error) {
       if (leaveOnError(error)) return;
       problem = { error };
@@ -255,11 +275,11 @@ if (ctx) {
   $('assign-me').addEventListener('click', () => assign(me.id));
   $('assign-form').addEventListener('submit', (event) => {
     event.preventDefault();
-    const id = $('assign-id').value.trim();
+    const id = $('assign-colleague').value;
     if (!id) {
       assignProblem = new ApiError(400, { code: 'invalid_field', field: 'staff_id' });
       render();
-      $('assign-id').focus();
+      $('assign-colleague').focus();
       return;
     }
     assign(id);
@@ -295,6 +315,14 @@ if (ctx) {
   });
 
   onLanguageChange(render);
+  try {
+    const answer = await api('GET', '/api/v1/staff/colleagues');
+    colleagues = (Array.isArray(answer) ? answer : []).filter((c) => c.id !== me.id);
+  } catch (error) {
+    if (leaveOnError(error)) markReady('left');
+    // A staff member who may not read conversations is told so by the inbox itself.
+    else if (!(error instanceof ApiError && error.code === 'not_clinician')) colleaguesError = error;
+  }
   await show();
   markReady();
 }

@@ -2,7 +2,8 @@
 // a guardian acts for one) with their unread counts (GET /api/v1/conversations); one conversation's
 // full history, marked read up to its last message when shown (POST …/read {seq}); a reply with
 // images or PDFs attached; a new conversation with a care unit (the units of the person's bookings
-// suggested). A closed conversation says so and offers a new one to the same unit.
+// and conversations suggested first, then the region's others). A closed conversation says so and
+// offers a new one to the same unit.
 //
 // `?conversation=ID` shows one conversation, otherwise the list; `&new=1&care_unit=…` fills in the
 // new-message form. Moving between them keeps the page (history.pushState), so Back works.
@@ -272,21 +273,30 @@ if (ctx) {
     }
   });
 
-  // Suggest the care units of the person's bookings and conversations.
-  const units = new Set();
+  // Suggest the care units of the person's bookings and conversations first, then the region's
+  // other units that take messages (GET /api/v1/care-units).
+  const known = new Set();
   try {
-    for (const b of (await api('GET', '/api/v1/bookings')) ?? []) units.add(b.care_unit);
+    for (const b of (await api('GET', '/api/v1/bookings')) ?? []) known.add(b.care_unit);
   } catch (error) {
     if (leaveOnError(error)) markReady('left');
   }
+  let all = [];
+  try {
+    const answer = await api('GET', '/api/v1/care-units');
+    all = Array.isArray(answer) ? answer.filter((u) => typeof u === 'string') : [];
+  } catch {
+    // Typing the name still works; the server says when there is no such unit.
+  }
   onLanguageChange(render);
   await show();
-  for (const c of conversations ?? []) units.add(c.care_unit);
-  for (const unit of [...units].sort()) {
+  for (const c of conversations ?? []) known.add(c.care_unit);
+  const suggested = [...[...known].sort(), ...all.filter((u) => !known.has(u))];
+  for (const unit of suggested) {
     const option = document.createElement('option');
     option.value = unit;
     $('care-units').append(option);
   }
-  if (!$('new-care-unit').value && units.size === 1) $('new-care-unit').value = [...units][0];
+  if (!$('new-care-unit').value && known.size === 1) $('new-care-unit').value = [...known][0];
   markReady();
 }
