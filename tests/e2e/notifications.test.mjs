@@ -6,7 +6,8 @@
 // health data (no care unit, no clinician) and without any join link, with an iCalendar file
 // holding the visit's time. A patient who has not opted in gets nothing (their notice ends
 // `skipped`, `not_opted_in`). Then patient and clinician press Join on their booking pages and see
-// each other's video.
+// each other's video; and a clinician's reply in the inbox sends "you have a new message", without
+// the message.
 //
 // Run: tests/e2e/run.sh tests/e2e/notifications.test.mjs
 
@@ -206,7 +207,7 @@ after(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-describe('a booking confirmation by e-mail', { concurrency: false, timeout: 180000 }, () => {
+describe('notices by e-mail: a booking confirmation and a new message', { concurrency: false, timeout: 180000 }, () => {
   let anna;
   let elsa;
   let booking;
@@ -299,5 +300,31 @@ describe('a booking confirmation by e-mail', { concurrency: false, timeout: 1800
     assert.ok(elsaGets.framesDecoded > 0, 'the patient decodes the clinician\'s video');
     const roles = await anna.page.evaluate(() => window.vardrum.participants.map((p) => p.role));
     assert.ok(roles.includes('patient'), `the clinician sees the patient (${roles})`);
+  }));
+
+  test('a clinician\'s reply in the inbox sends "a new message" by e-mail, without the message', () => withLogs(dumps, async () => {
+    const patientTab = await elsa.context.newPage();
+    await open(patientTab, '/portal/messages.html');
+    const started = await apiCall(patientTab, 'POST', '/api/v1/conversations', {
+      care_unit: ANNA.unit, subject: 'Halsont sedan en vecka', text: 'Har jag fått svar på odlingen?',
+    });
+    assert.equal(started.status, 201, JSON.stringify(started.body));
+
+    const staffTab = await anna.context.newPage();
+    await open(staffTab, `/portal/inbox.html?conversation=${started.body.id}`);
+    await staffTab.locator('#reply-text').fill('Odlingen visade streptokocker. Hämta ut penicillin på apoteket.');
+    await staffTab.locator('#reply-send').click();
+    await staffTab.locator('#status', { hasText: 'Ditt meddelande är skickat.' }).waitFor({ timeout: 10000 });
+
+    const mail = await waitForMail(2);
+    assert.deepEqual(mail.rcpt_tos, [ELSA_MAIL]);
+    assert.equal(mail.subject, '1177 direkt Västerbotten: Nytt meddelande');
+    assert.match(mail.text, /^Du har ett nytt meddelande i 1177 direkt Västerbotten\./);
+    assert.deepEqual(mail.attachments, [], 'no calendar file and nothing else');
+    for (const secret of ['streptokocker', 'penicillin', 'Halsont', 'odling', ANNA.unit, 'Anna', 'Läkarsson', started.body.id, 'http']) {
+      assert.ok(!`${mail.subject}\n${mail.text}`.toLowerCase().includes(secret.toLowerCase()), `the mail does not hold ${secret}`);
+    }
+    await staffTab.close();
+    await patientTab.close();
   }));
 });
