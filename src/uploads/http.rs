@@ -281,10 +281,20 @@ async fn download(
         }
     };
     tracing::debug!(room = %room, upload = %record.id, size = record.size, "upload downloaded");
-    let content_type =
-        HeaderValue::from_str(&record.content_type).map_err(|_| Refusal::Internal)?;
-    let disposition =
-        HeaderValue::from_str(&content_disposition(&record.name)).map_err(|_| Refusal::Internal)?;
+    file_download(&record.content_type, &record.name, bytes).map_err(|_| Refusal::Internal)
+}
+
+/// A stored file as a download that a browser never runs: its sniffed type, as an attachment
+/// under its cleaned name, `nosniff`, `no-store` and a sandboxing CSP. Files in a call, a
+/// booking's files and message attachments all leave through here. Fails only on a type or
+/// name that cannot be a header value (stored values are ours, so that is a fault).
+pub fn file_download(
+    content_type: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> Result<Response, axum::http::header::InvalidHeaderValue> {
+    let content_type = HeaderValue::from_str(content_type)?;
+    let disposition = HeaderValue::from_str(&content_disposition(name))?;
     Ok((
         [
             (header::CONTENT_TYPE, content_type),

@@ -15,9 +15,8 @@ use std::sync::Arc;
 use axum::Extension;
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
@@ -28,7 +27,7 @@ use crate::portal::bookings::{
 use crate::portal::identity::sessions::Realm;
 use crate::portal::region::Localized;
 use crate::uploads::Uploads;
-use crate::uploads::http::{DOWNLOAD_CSP, content_disposition};
+use crate::uploads::http::file_download;
 use crate::uploads::records::{self, UploadRecord};
 
 use super::error::{ApiError, JsonBody};
@@ -692,25 +691,5 @@ pub async fn download(
         .await
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(not_found)?;
-    let content_type =
-        HeaderValue::from_str(&record.content_type).map_err(|e| ApiError::internal(&e))?;
-    let disposition = HeaderValue::from_str(&content_disposition(&record.name))
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_DISPOSITION, disposition),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(DOWNLOAD_CSP),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    file_download(&record.content_type, &record.name, bytes).map_err(|e| ApiError::internal(&e))
 }

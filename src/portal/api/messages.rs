@@ -18,8 +18,8 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -27,7 +27,7 @@ use serde::Deserialize;
 use crate::portal::messages::{
     AttachmentView, InboxFilter, MessageError, NewAttachment, StatusFilter,
 };
-use crate::uploads::http::{DOWNLOAD_CSP, content_disposition};
+use crate::uploads::http::file_download;
 
 use super::error::{ApiError, JsonBody};
 use super::session::{Gate, PatientSession, StaffSession};
@@ -453,27 +453,7 @@ fn percent_decoded(value: &[u8]) -> Option<String> {
 /// A download that a browser never runs: the sniffed type, as an attachment under its cleaned
 /// name, `nosniff`, `no-store` and a sandboxing CSP.
 fn file_response(view: &AttachmentView, bytes: Vec<u8>) -> Result<Response, ApiError> {
-    let content_type =
-        HeaderValue::from_str(&view.content_type).map_err(|e| ApiError::internal(&e))?;
-    let disposition = HeaderValue::from_str(&content_disposition(&view.name))
-        .map_err(|e| ApiError::internal(&e))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CONTENT_DISPOSITION, disposition),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(DOWNLOAD_CSP),
-            ),
-        ],
-        bytes,
-    )
-        .into_response())
+    file_download(&view.content_type, &view.name, bytes).map_err(|e| ApiError::internal(&e))
 }
 
 /// The inbox's query: `status` (`open`, the default, `closed` or `all`), `unread` (`true` or
