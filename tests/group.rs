@@ -173,6 +173,12 @@ async fn patients_wait_the_host_admits_them_and_they_see_each_other_by_initials_
     );
 
     // The host ends the visit: everyone is told and closed with 4007.
+    // Minted before the end (a token minted after it, even within the same second, could be
+    // taken for one issued after the end once the clock ticks over: that flaked under load).
+    let old = {
+        let (sub, name) = PATIENTS[0];
+        server.group_token(ROOM, sub, name, Role::Patient, None, 0)
+    };
     host.send(ClientMessage::EndVisit).await;
     for p in &mut patients {
         p.expect_bye(ByeReason::Ended, 4007).await;
@@ -199,7 +205,6 @@ async fn patients_wait_the_host_admits_them_and_they_see_each_other_by_initials_
 
     // The ended visit refuses the old tokens; a token issued after the end opens a new one.
     let (sub, name) = PATIENTS[0];
-    let old = server.group_token(ROOM, sub, name, Role::Patient, None, 0);
     let (mut again, refused) = Person::join(&server, ROOM, old).await;
     assert!(
         matches!(
