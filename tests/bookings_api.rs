@@ -10,20 +10,17 @@
 
 mod common;
 mod dbsupport;
+mod portalharness;
 mod portalsupport;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use common::TestServer;
 use dbsupport::{PgDatabase, on_both_databases};
+use portalharness::{PortalServer, SlotSpec};
 use portalsupport::Browser;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use vardrum::clock::ManualClock;
-use vardrum::portal::accounts::StaffAccess;
-use vardrum::portal::audit::Actor;
-use vardrum::portal::bookings::{NewSlot, SlotKind, SlotMode};
+use vardrum::portal::bookings::{SlotKind, SlotMode};
 use vardrum_signalling::token::TokenVerifier;
 
 // Skatteverket test numbers only (config/dev/population-register.json).
@@ -55,10 +52,14 @@ on_both_databases!(
     one_patient_racing_for_overlapping_slots_gets_one_of_them,
 );
 
-struct Portal {
-    server: TestServer,
-    clock: Arc<ManualClock>,
-    base: String,
+/// The shared portal server, with the slots and state these tests use.
+struct Portal(PortalServer);
+
+impl std::ops::Deref for Portal {
+    type Target = PortalServer;
+    fn deref(&self) -> &PortalServer {
+        &self.0
+    }
 }
 
 impl Portal {
@@ -68,77 +69,29 @@ impl Portal {
 
     /// With another region file than the default one.
     async fn start_in_region(database_url: Option<&str>, region: Option<PathBuf>) -> Self {
-        let clock = Arc::new(ManualClock::new(T0));
-        let url = database_url.map(str::to_owned);
-        let server = TestServer::start_with_clock(
-            |c| {
-                c.database_url = url;
+        Self(
+            PortalServer::start(database_url, T0, |c| {
                 if let Some(region) = region {
                     c.portal.region = region;
                 }
-            },
-            clock.clone(),
+            })
+            .await,
         )
-        .await;
-        let base = server.server().base_url.clone();
-        Self {
-            server,
-            clock,
-            base,
-        }
     }
 
-    fn db(&self) -> &vardrum::db::Db {
-        &self.server.server().state.db
-    }
-
-    async fn logged_in(&self, realm: &str, subject: &str) -> Browser {
-        let mut b = Browser::new(&self.base);
-        let landing = b.login(realm, subject).await;
-        assert!(!landing.contains("error="), "login as {subject}: {landing}");
-        b
-    }
-
-    async fn patient(&self, personnummer: &str) -> Browser {
-        self.logged_in("patient", &format!("test-{personnummer}"))
-            .await
-    }
-
-    async fn staff_id(&self, subject: &str) -> String {
-        let (id,): (String,) = sqlx::query_as("SELECT id FROM staff WHERE subject = $1")
-            .bind(subject)
-            .fetch_one(self.db().pool())
-            .await
-            .expect("staff member");
-        id
-    }
-
-    /// Publishes a slot of UNIT with Anna as its clinician, through the domain.
+    /// Publishes a slot of UNIT with Anna as its clinician (a group slot for 3), through the
+    /// domain.
     async fn slot(&self, kind: SlotKind, mode: SlotMode, starts: &str, ends: &str) -> String {
-        let anna = self.staff_id(CLINICIAN).await;
-        let access = StaffAccess {
-            actor: Actor::staff(anna.clone(), "clinician", UNIT),
-            client_ip: None,
-            user_agent: None,
-        };
-        let new = NewSlot {
+        self.publish_slot(SlotSpec {
+            clinician: CLINICIAN,
+            unit: UNIT,
             kind,
-            place: (kind == SlotKind::Physical).then(|| "Mottagningen, rum 4".to_owned()),
             mode,
             capacity: (mode == SlotMode::Group).then_some(3),
-            starts: starts.into(),
-            ends: ends.into(),
-            clinicians: vec![anna],
-        };
-        self.server
-            .server()
-            .state
-            .portal
-            .bookings
-            .publish_slot(&access, &new)
-            .await
-            .expect("slot published")
-            .id
+            starts,
+            ends,
+        })
+        .await
     }
 
     async fn video_slot(&self, starts: &str, ends: &str) -> String {
@@ -165,7 +118,7 @@ impl Portal {
     }
 
     async fn stop(self) {
-        self.server.stop().await;
+        self.0.stop().await;
     }
 }
 

@@ -9,19 +9,15 @@
 
 mod common;
 mod dbsupport;
+mod portalharness;
 mod portalsupport;
 
-use std::sync::Arc;
-
-use common::TestServer;
 use dbsupport::{PgDatabase, on_both_databases};
-use portalsupport::Browser;
+use portalharness::{PortalServer, SlotSpec};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use vardrum::clock::ManualClock;
-use vardrum::portal::accounts::StaffAccess;
-use vardrum::portal::audit::{self, Actor};
-use vardrum::portal::bookings::{NewSlot, SlotKind, SlotMode};
+use vardrum::portal::audit;
+use vardrum::portal::bookings::{SlotKind, SlotMode};
 
 // Skatteverket test numbers only (config/dev/population-register.json).
 const ELSA: &str = "199006022397";
@@ -44,71 +40,33 @@ on_both_databases!(
     an_emergency_access_needs_a_reason_is_logged_shown_to_the_patient_and_followed_up,
 );
 
-struct Portal {
-    server: TestServer,
-    clock: Arc<ManualClock>,
-    base: String,
+/// The shared portal server, with the counts these tests look at.
+struct Portal(PortalServer);
+
+impl std::ops::Deref for Portal {
+    type Target = PortalServer;
+    fn deref(&self) -> &PortalServer {
+        &self.0
+    }
 }
 
 impl Portal {
     async fn start(database_url: Option<&str>) -> Self {
-        let clock = Arc::new(ManualClock::new(T0));
-        let url = database_url.map(str::to_owned);
-        let server = TestServer::start_with_clock(|c| c.database_url = url, clock.clone()).await;
-        let base = server.server().base_url.clone();
-        Self {
-            server,
-            clock,
-            base,
-        }
-    }
-
-    fn db(&self) -> &vardrum::db::Db {
-        &self.server.server().state.db
-    }
-
-    async fn logged_in(&self, realm: &str, subject: &str) -> Browser {
-        let mut b = Browser::new(&self.base);
-        let landing = b.login(realm, subject).await;
-        assert!(!landing.contains("error="), "login as {subject}: {landing}");
-        b
-    }
-
-    async fn patient(&self, personnummer: &str) -> Browser {
-        self.logged_in("patient", &format!("test-{personnummer}"))
-            .await
+        Self(PortalServer::start(database_url, T0, |_| {}).await)
     }
 
     /// Publishes a video slot of UNIT with Anna as its clinician, through the domain.
     async fn video_slot(&self, starts: &str, ends: &str) -> String {
-        let (anna,): (String,) = sqlx::query_as("SELECT id FROM staff WHERE subject = $1")
-            .bind(CLINICIAN)
-            .fetch_one(self.db().pool())
-            .await
-            .expect("staff member");
-        let access = StaffAccess {
-            actor: Actor::staff(anna.clone(), "clinician", UNIT),
-            client_ip: None,
-            user_agent: None,
-        };
-        let new = NewSlot {
+        self.publish_slot(SlotSpec {
+            clinician: CLINICIAN,
+            unit: UNIT,
             kind: SlotKind::Digital,
-            place: None,
             mode: SlotMode::Single,
             capacity: None,
-            starts: starts.into(),
-            ends: ends.into(),
-            clinicians: vec![anna],
-        };
-        self.server
-            .server()
-            .state
-            .portal
-            .bookings
-            .publish_slot(&access, &new)
-            .await
-            .expect("slot published")
-            .id
+            starts,
+            ends,
+        })
+        .await
     }
 
     async fn count(&self, sql: &'static str, bind: &str) -> i64 {
@@ -141,7 +99,7 @@ impl Portal {
     }
 
     async fn stop(self) {
-        self.server.stop().await;
+        self.0.stop().await;
     }
 }
 

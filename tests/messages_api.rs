@@ -7,13 +7,14 @@
 
 mod common;
 mod dbsupport;
+mod portalharness;
 mod portalsupport;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use common::TestServer;
 use dbsupport::{PgDatabase, on_both_databases};
+use portalharness::PortalServer;
 use portalsupport::Browser;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -54,10 +55,14 @@ on_both_databases!(
     a_failed_row_keeps_no_file_and_files_left_by_a_crash_are_removed,
 );
 
-struct Portal {
-    server: TestServer,
-    clock: Arc<ManualClock>,
-    base: String,
+/// The shared portal server, with two more clinicians: Carl in UNIT, Dora elsewhere.
+struct Portal(PortalServer);
+
+impl std::ops::Deref for Portal {
+    type Target = PortalServer;
+    fn deref(&self) -> &PortalServer {
+        &self.0
+    }
 }
 
 impl Portal {
@@ -66,33 +71,19 @@ impl Portal {
     }
 
     async fn start_with(database_url: Option<&str>, max_bytes: Option<u64>) -> Self {
-        let clock = Arc::new(ManualClock::new(T0));
-        let url = database_url.map(str::to_owned);
-        let server = TestServer::start_with_clock(
-            |c| {
-                c.database_url = url;
+        let portal = Self(
+            PortalServer::start(database_url, T0, |c| {
                 if let Some(max) = max_bytes {
                     c.uploads.max_bytes = max;
                 }
-            },
-            clock.clone(),
-        )
-        .await;
-        let base = server.server().base_url.clone();
-        let portal = Self {
-            server,
-            clock,
-            base,
-        };
+            })
+            .await,
+        );
         portal.add_staff(CARL, "Carl", "Kollegasson", UNIT).await;
         portal
             .add_staff(DORA, "Dora", "Annansson", OTHER_UNIT)
             .await;
         portal
-    }
-
-    fn db(&self) -> &vardrum::db::Db {
-        &self.server.server().state.db
     }
 
     async fn add_staff(&self, subject: &str, given: &str, family: &str, unit: &str) {
@@ -111,27 +102,6 @@ impl Portal {
             .create(&new, T0 as i64)
             .await
             .expect("staff member added");
-    }
-
-    async fn staff_id(&self, subject: &str) -> String {
-        let (id,): (String,) = sqlx::query_as("SELECT id FROM staff WHERE subject = $1")
-            .bind(subject)
-            .fetch_one(self.db().pool())
-            .await
-            .expect("staff member");
-        id
-    }
-
-    async fn logged_in(&self, realm: &str, subject: &str) -> Browser {
-        let mut b = Browser::new(&self.base);
-        let landing = b.login(realm, subject).await;
-        assert!(!landing.contains("error="), "login as {subject}: {landing}");
-        b
-    }
-
-    async fn patient(&self, personnummer: &str) -> Browser {
-        self.logged_in("patient", &format!("test-{personnummer}"))
-            .await
     }
 
     async fn staff(&self, subject: &str) -> Browser {
@@ -218,7 +188,7 @@ impl Portal {
     }
 
     async fn stop(self) {
-        self.server.stop().await;
+        self.0.stop().await;
     }
 }
 

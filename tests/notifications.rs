@@ -8,6 +8,7 @@
 
 mod common;
 mod dbsupport;
+mod portalharness;
 mod portalsupport;
 
 use std::path::{Path, PathBuf};
@@ -15,17 +16,14 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::http::HeaderMap;
-use common::TestServer;
 use dbsupport::{PgDatabase, on_both_databases};
+use portalharness::{PortalServer, SlotSpec};
 use portalsupport::{Browser, profile};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use vardrum::clock::ManualClock;
 use vardrum::config::Config;
-use vardrum::portal::accounts::StaffAccess;
-use vardrum::portal::audit::Actor;
-use vardrum::portal::bookings::{NewSlot, SlotKind, SlotMode};
+use vardrum::portal::bookings::{SlotKind, SlotMode};
 use vardrum::portal::notifications::{
     EmailConfig, NotificationsConfig, RunReport, SmsAuth, SmsConfig, SmtpTls,
 };
@@ -219,10 +217,14 @@ fn sms_config(gateway: &Gateway) -> SmsConfig {
 
 // ----- the portal
 
-struct Portal {
-    server: TestServer,
-    clock: Arc<ManualClock>,
-    base: String,
+/// The shared portal server, with the outbox's worker driven by hand.
+struct Portal(PortalServer);
+
+impl std::ops::Deref for Portal {
+    type Target = PortalServer;
+    fn deref(&self) -> &PortalServer {
+        &self.0
+    }
 }
 
 impl Portal {
@@ -232,11 +234,8 @@ impl Portal {
         sms: Option<SmsConfig>,
         max_attempts: u32,
     ) -> Self {
-        let clock = Arc::new(ManualClock::new(T0));
-        let url = database_url.map(str::to_owned);
-        let server = TestServer::start_with_clock(
-            |c| {
-                c.database_url = url;
+        Self(
+            PortalServer::start(database_url, T0, |c| {
                 c.notifications = NotificationsConfig {
                     poll_interval_secs: 0,
                     max_attempts,
@@ -244,24 +243,13 @@ impl Portal {
                     sms,
                     ..NotificationsConfig::default()
                 };
-            },
-            clock.clone(),
+            })
+            .await,
         )
-        .await;
-        let base = server.server().base_url.clone();
-        Self {
-            server,
-            clock,
-            base,
-        }
     }
 
     fn server(&self) -> &Server {
-        self.server.server()
-    }
-
-    fn db(&self) -> &vardrum::db::Db {
-        &self.server().state.db
+        self.0.server.server()
     }
 
     async fn run_once(&self) -> RunReport {
@@ -273,18 +261,6 @@ impl Portal {
             .expect("a pass of the outbox")
     }
 
-    async fn logged_in(&self, realm: &str, subject: &str) -> Browser {
-        let mut b = Browser::new(&self.base);
-        let landing = b.login(realm, subject).await;
-        assert!(!landing.contains("error="), "login as {subject}: {landing}");
-        b
-    }
-
-    async fn patient(&self, personnummer: &str) -> Browser {
-        self.logged_in("patient", &format!("test-{personnummer}"))
-            .await
-    }
-
     /// Logs Elsa in with her contact details and the given opt-ins.
     async fn elsa(&self, sms: bool, email: bool) -> Browser {
         let elsa = self.patient(ELSA).await;
@@ -292,35 +268,18 @@ impl Portal {
         elsa
     }
 
-    /// Publishes a slot of UNIT with Anna as its clinician, through the domain.
+    /// Publishes a single slot of UNIT with Anna as its clinician, through the domain.
     async fn slot(&self, kind: SlotKind, starts: &str, ends: &str) -> String {
-        let (anna,): (String,) = sqlx::query_as("SELECT id FROM staff WHERE subject = $1")
-            .bind(CLINICIAN)
-            .fetch_one(self.db().pool())
-            .await
-            .expect("staff member");
-        let access = StaffAccess {
-            actor: Actor::staff(anna.clone(), "clinician", UNIT),
-            client_ip: None,
-            user_agent: None,
-        };
-        let new = NewSlot {
+        self.publish_slot(SlotSpec {
+            clinician: CLINICIAN,
+            unit: UNIT,
             kind,
-            place: (kind == SlotKind::Physical).then(|| "Mottagningen, rum 4".to_owned()),
             mode: SlotMode::Single,
             capacity: None,
-            starts: starts.into(),
-            ends: ends.into(),
-            clinicians: vec![anna],
-        };
-        self.server()
-            .state
-            .portal
-            .bookings
-            .publish_slot(&access, &new)
-            .await
-            .expect("slot published")
-            .id
+            starts,
+            ends,
+        })
+        .await
     }
 
     async fn book(&self, who: &Browser, slot: &str) -> String {
@@ -354,7 +313,7 @@ impl Portal {
     }
 
     async fn stop(self) {
-        self.server.stop().await;
+        self.0.stop().await;
     }
 }
 
