@@ -830,7 +830,7 @@ async fn a_restart_between_send_and_mark_resends_with_the_same_key_and_loses_not
     drop(notifier);
     let clock = portal.clock.clone();
     let database_url = db.map(str::to_owned);
-    let dir = portal.server.stop_keeping_files().await;
+    let dir = portal.0.server.stop_keeping_files().await;
 
     // A new portal on the same database and data directory.
     let mut config = Config {
