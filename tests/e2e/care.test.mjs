@@ -24,6 +24,7 @@ const BIN = path.resolve(repoRoot, process.env.VARDRUM_BIN ?? 'target/debug/vard
 // config/dev/population-register.json and config/dev/staff.json.
 const ELSA = { pnr: '199006022397', formatted: '19900602-2397', name: 'Elsa Testsson' };
 const JOHAN = { pnr: '199908072391', name: 'Johan Testlund' };
+const ALVA = { pnr: '201610252395', name: 'Alva Testberg' };
 const ANNA = { button: 'Anna Läkarsson', unit: 'Hälsocentral Testvik', otherUnit: 'Barnmottagning Testvik' };
 const BO = { button: 'Bo Adminsson' };
 
@@ -164,7 +165,7 @@ describe('care relationship and emergency access on the pages', { concurrency: f
     assert.ok(said.includes(ANNA.unit), `and the active care unit: ${said}`);
     assert.match(said, /nödåtkomst: den loggas, visas för patienten och följs upp/);
     assert.ok(await page.locator('#patient').isHidden(), 'nothing of the patient is shown');
-    assert.ok(await page.locator('#register').isHidden(), 'no registration offered: the answer says nothing about an account');
+    assert.ok(await page.locator('#register').isVisible(), 'registration offered: it opens nothing, and is offered whether or not an account exists');
     const reason = page.getByLabel('Skäl till nödåtkomsten');
     assert.ok(await reason.isVisible(), 'the reason field, by its label');
     assert.match(await page.locator('#emergency-reason-hint').textContent(), /10–500 tecken/);
@@ -360,5 +361,34 @@ describe('care relationship and emergency access on the pages', { concurrency: f
     assert.ok(await page.locator('#emergency-form').isHidden());
     assert.equal((await page.locator('#lookup-error').textContent()).trim(), '');
     await johan.close();
+  }));
+
+  test('a new patient is registered from a refused lookup without an emergency access; an existing one is not', () => withLogs(dumps, async () => {
+    const page = anna.page;
+    await open(page, '/portal/staff.html');
+    await lookUp(page, ALVA.pnr, 'Nybesök');
+    await page.locator('#lookup-error').filter({ hasText: 'utan nödåtkomst' }).waitFor({ timeout: 10000 });
+    await page.getByRole('button', { name: 'Registrera ett konto åt patienten' }).click();
+    await page.getByRole('status').filter({ hasText: 'Kontot är registrerat.' }).waitFor({ timeout: 10000 });
+    assert.equal((await page.locator('#patient-name').textContent()).trim(), ALVA.name);
+    assert.equal((await page.locator('#patient-basis').textContent()).trim(), 'Registrering av konto');
+    assert.ok(await page.locator('#emergency-form').isHidden(), 'the emergency form is gone');
+    assert.ok(await page.locator('#patient-emergency').isHidden());
+
+    // Elsa has an account and no relationship with Anna's other care unit: registering her is
+    // refused, and the page says what opening her account needs.
+    await page.locator('#care-unit').selectOption(ANNA.otherUnit);
+    await page.locator('#care-unit-save').click();
+    await page.getByRole('status').filter({ hasText: ANNA.otherUnit }).waitFor({ timeout: 10000 });
+    await lookUp(page, ELSA.pnr);
+    await page.locator('#lookup-error').filter({ hasText: ANNA.otherUnit }).waitFor({ timeout: 10000 });
+    await page.locator('#register').click();
+    await page.locator('#lookup-error').filter({ hasText: 'redan ett konto' }).waitFor({ timeout: 10000 });
+    assert.match(await page.locator('#lookup-error').textContent(), /vårdrelation.*nödåtkomst/);
+    assert.ok(await page.locator('#patient').isHidden(), 'nothing of her is shown');
+    await checkPage(page, 'staff page, registration refused for an existing account');
+    await page.locator('#care-unit').selectOption(ANNA.unit);
+    await page.locator('#care-unit-save').click();
+    await page.getByRole('status').filter({ hasText: ANNA.unit }).waitFor({ timeout: 10000 });
   }));
 });

@@ -166,7 +166,7 @@ const STRINGS = {
     lookup_not_found: 'Ingen patient med det personnumret har ett konto i tjänsten.',
     lookup_register: 'Registrera ett konto åt patienten',
     lookup_registered: 'Kontot är registrerat.',
-    lookup_already_exists: 'Patienten har redan ett konto. Sök igen för att se det.',
+    lookup_already_exists: 'Patienten har redan ett konto. För att öppna det behövs en vårdrelation med din vårdenhet, till exempel en bokning, eller en nödåtkomst.',
     lookup_not_in_register: 'Personen finns inte i folkbokföringen.',
     lookup_invalid_personnummer: 'Skriv ett giltigt personnummer, till exempel 19900602-2397.',
     patient_heading: 'Patient',
@@ -408,7 +408,7 @@ const STRINGS = {
 
     // staff.html: the care relationship and emergency access (nödåtkomst); followup.html
     nav_followup: 'Uppföljning av nödåtkomster',
-    lookup_no_care_relationship: 'Patienten {pnr} har ingen bokning, konversation eller drop-in hos {unit}, din aktiva vårdenhet. Om du ändå öppnar uppgifterna är det en nödåtkomst: den loggas, visas för patienten och följs upp av en administratör.',
+    lookup_no_care_relationship: 'Patienten {pnr} har ingen bokning, konversation eller drop-in hos {unit}, din aktiva vårdenhet. Om du ändå öppnar uppgifterna är det en nödåtkomst: den loggas, visas för patienten och följs upp av en administratör. En ny patient utan konto kan du registrera utan nödåtkomst.',
     emergency_heading: 'Nödåtkomst',
     emergency_reason: 'Skäl till nödåtkomsten',
     emergency_reason_hint: 'Varför behöver du patientens uppgifter nu? 10–500 tecken. Skälet sparas och följs upp av en administratör.',
@@ -723,7 +723,7 @@ const STRINGS = {
     lookup_not_found: 'No patient with that personal identity number has an account in the service.',
     lookup_register: 'Register an account for the patient',
     lookup_registered: 'The account has been registered.',
-    lookup_already_exists: 'The patient already has an account. Search again to see it.',
+    lookup_already_exists: 'The patient already has an account. Opening it needs a care relationship with your care unit, such as a booking, or an emergency access.',
     lookup_not_in_register: 'The person is not in the population register.',
     lookup_invalid_personnummer: 'Enter a valid personal identity number, for example 19900602-2397.',
     patient_heading: 'Patient',
@@ -960,7 +960,7 @@ const STRINGS = {
 
     // staff.html: the care relationship and emergency access (nödåtkomst); followup.html
     nav_followup: 'Follow-up of emergency accesses',
-    lookup_no_care_relationship: 'The patient {pnr} has no booking, conversation or drop-in with {unit}, your active care unit. If you open the details anyway, it is an emergency access: it is logged, shown to the patient and followed up by an administrator.',
+    lookup_no_care_relationship: 'The patient {pnr} has no booking, conversation or drop-in with {unit}, your active care unit. If you open the details anyway, it is an emergency access: it is logged, shown to the patient and followed up by an administrator. A new patient without an account you can register without an emergency access.',
     emergency_heading: 'Emergency access',
     emergency_reason: 'Reason for the emergency access',
     emergency_reason_hint: 'Why do you need the patient\'s details now? 10–500 characters. The reason is kept and followed up by an administrator.',

@@ -155,6 +155,9 @@ if (ctx) {
     if (error instanceof ApiError && error.code === 'no_care_relationship') {
       refused = { pnr: formatPersonnummer(lastQuery.personnummer), unit: session.staff?.care_unit ?? '' };
       messages.lookupError = 'lookup_no_care_relationship';
+      // Registering a new patient opens nothing of anyone's data, so it needs no emergency
+      // access: offered whether or not an account exists (the refusal says nothing of that).
+      offerRegister = true;
     } else if (error instanceof ApiError && error.code === 'not_found') {
       messages.lookupError = 'lookup_not_found';
       offerRegister = true;
@@ -226,6 +229,8 @@ if (ctx) {
       const account = await api('POST', '/api/v1/staff/patients', lastQuery);
       shown = { account, protected_identity_marker: null, basis: 'registration' };
       offerRegister = false;
+      refused = null;
+      $('emergency-reason').value = '';
       messages.lookupStatus = 'lookup_registered';
       render();
     } catch (error) {
