@@ -17,6 +17,7 @@ import {
   launchPerson, makePng, overflowsHorizontally, repoRoot, seriousAxeViolations, startServer, stopProcess, tempDir, waitForReady,
   waitForRemoteMedia, withLogs,
 } from './helpers.mjs';
+import { portalDriver } from './portal-driver.mjs';
 
 const BIN = path.resolve(repoRoot, process.env.VARDRUM_BIN ?? 'target/debug/vardrum');
 const MEDIA_TIMEOUT = 30000;
@@ -62,48 +63,7 @@ function plusMinutes(local, minutes) {
   return new Date(date.getTime() + minutes * 60000).toISOString().slice(0, 16);
 }
 
-async function portalReady(page) {
-  await page.locator('html[data-portal="ready"]').waitFor({ state: 'attached', timeout: 15000 });
-}
-
-/** Opens a portal page and waits until it has loaded. */
-async function open(page, p) {
-  await page.goto(url(p));
-  await portalReady(page);
-}
-
-/** Logs a patient in through the login page and the built-in test identity provider. */
-async function loginPatient(page, pnr) {
-  await open(page, '/portal/login.html');
-  await page.locator('#login-patient').click();
-  await page.waitForURL((u) => u.pathname.startsWith('/dev-idp/patient/'), { timeout: 15000 });
-  await page.locator(`button[name="subject"][value$="${pnr}"]`).click();
-  await page.waitForURL((u) => u.pathname.startsWith('/portal/'), { timeout: 15000 });
-  await page.locator('#profile:visible, #decision:visible').first().waitFor({ timeout: 15000 });
-  if (await page.locator('#decision').isVisible().catch(() => false)) await page.locator('#accept').click();
-  await page.locator('#profile').waitFor({ state: 'visible', timeout: 15000 });
-}
-
-async function loginStaff(page, buttonText) {
-  await open(page, '/portal/login.html');
-  await page.locator('#login-staff').click();
-  await page.waitForURL((u) => u.pathname.startsWith('/dev-idp/staff/'), { timeout: 15000 });
-  await page.locator('button[name="subject"]', { hasText: buttonText }).click();
-  await page.waitForURL((u) => u.pathname === '/portal/staff.html', { timeout: 15000 });
-  await portalReady(page);
-}
-
-/** A call of the portal API with the browser profile's session (and its CSRF token). */
-async function apiCall(page, method, p, body) {
-  const session = await (await page.request.get(url('/api/v1/session'))).json();
-  const response = await page.request.fetch(url(p), {
-    method,
-    headers: { 'X-CSRF-Token': session.csrf_token, 'Content-Type': 'application/json' },
-    data: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status(), body: text ? JSON.parse(text) : null };
-}
+const { portalReady, open, loginPatient, loginStaff, apiCall } = portalDriver(() => baseUrl);
 
 /** Publishes a slot in Anna's active care unit through the API; resolves to the slot. */
 async function publish(page, slot) {

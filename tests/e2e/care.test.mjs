@@ -18,6 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import {
   launchPerson, overflowsHorizontally, repoRoot, seriousAxeViolations, startServer, stopProcess, tempDir, waitForReady, withLogs,
 } from './helpers.mjs';
+import { portalDriver } from './portal-driver.mjs';
 
 const BIN = path.resolve(repoRoot, process.env.VARDRUM_BIN ?? 'target/debug/vardrum');
 
@@ -53,46 +54,7 @@ async function person(label, options) {
   return p;
 }
 
-async function portalReady(page) {
-  await page.locator('html[data-portal="ready"]').waitFor({ state: 'attached', timeout: 15000 });
-}
-
-async function open(page, p) {
-  await page.goto(url(p));
-  await portalReady(page);
-}
-
-async function loginPatient(page, pnr) {
-  await open(page, '/portal/login.html');
-  await page.locator('#login-patient').click();
-  await page.waitForURL((u) => u.pathname.startsWith('/dev-idp/patient/'), { timeout: 15000 });
-  await page.locator(`button[name="subject"][value$="${pnr}"]`).click();
-  await page.waitForURL((u) => u.pathname.startsWith('/portal/'), { timeout: 15000 });
-  await page.locator('#profile:visible, #decision:visible').first().waitFor({ timeout: 15000 });
-  if (await page.locator('#decision').isVisible().catch(() => false)) await page.locator('#accept').click();
-  await page.locator('#profile').waitFor({ state: 'visible', timeout: 15000 });
-}
-
-async function loginStaff(page, buttonText) {
-  await open(page, '/portal/login.html');
-  await page.locator('#login-staff').click();
-  await page.waitForURL((u) => u.pathname.startsWith('/dev-idp/staff/'), { timeout: 15000 });
-  await page.locator('button[name="subject"]', { hasText: buttonText }).click();
-  await page.waitForURL((u) => u.pathname === '/portal/staff.html', { timeout: 15000 });
-  await portalReady(page);
-}
-
-/** A call of the portal API with the browser profile's session (and its CSRF token). */
-async function apiCall(page, method, p, body) {
-  const session = await (await page.request.get(url('/api/v1/session'))).json();
-  const response = await page.request.fetch(url(p), {
-    method,
-    headers: { 'X-CSRF-Token': session.csrf_token, 'Content-Type': 'application/json' },
-    data: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  return { status: response.status(), body: text ? JSON.parse(text) : null };
-}
+const { portalReady, open, loginPatient, loginStaff, apiCall } = portalDriver(() => baseUrl);
 
 /** `YYYY-MM-DDTHH:MM` on the Stockholm wall clock, `minutes` from now (the API's input form). */
 function stockholmIn(minutes) {
