@@ -14,6 +14,8 @@ const BIN = path.resolve(repoRoot, process.env.VARDRUM_BIN ?? 'target/debug/vard
 const ROOM = 'e2e-group';
 const MEDIA_TIMEOUT = 45000;
 const STEP_TIMEOUT = 15000;
+/** A paused video's resumption after an estimate cut while paused (see its test). */
+const RESUME_TIMEOUT = 45000;
 
 /**
  * The people: a host and three patients. The patients' names share no part with each other or
@@ -628,7 +630,12 @@ describe('files in the chat, and video a page does not show, with the real serve
     await page.locator('#page-prev').click();
     await waitFor(page, (id) => !document.querySelector(`.tile[data-participant="${id}"]`).hidden, away.id);
     await eventually(() => trackSettingsSent(greta).filter((m) => m.track === away.track).at(-1)?.visible === true, 'the page says the tile is shown');
-    await waitForInbound(page, away.id, 'flowing', STEP_TIMEOUT);
+    // A longer bound than other steps: on a loaded machine loopback drops packets, and a loss
+    // report while the video was paused cuts the estimate from the audio-only rate
+    // (sfu/src/room/bandwidth.rs, the first cut), from which it regrows 8 % a second to the
+    // lowest layer's rate: that took more than 15 s once in CI. The cut is to be fixed (it
+    // should not start from what a paused subscriber is sent); until then, wait it out.
+    await waitForInbound(page, away.id, 'flowing', RESUME_TIMEOUT);
   }));
 
   test('a hidden page gets no video at all, only sound', () => withLogs(dumps, async () => {
