@@ -594,7 +594,9 @@ describe('files in the chat, and video a page does not show, with the real serve
   /** Greta's paged-away video tile: its participant id and the server's track id. */
   let away = null;
 
-  test('a video tile paged away is no longer sent, its audio is', () => withLogs(dumps, async () => {
+  // Reported as `todo` with the next test: the same stall (below) can keep this tile's video
+  // from flowing before it is paged away (1 of 6 CI runs on 2026-12-03).
+  test('a video tile paged away is no longer sent, its audio is', { todo: 'known video stall under load (issue 10)' }, () => withLogs(dumps, async () => {
     const page = greta.page;
     // One of the two videos is on the first page (the second holds one tile).
     const onFirst = await page.evaluate(() => [...document.querySelectorAll('.tile:not(.tile-self):not([hidden])')]
