@@ -12,7 +12,7 @@
 //!                        │ 3. else, with a stated reason, a new emergency access ─────▶ Basis
 //!                        │    (stored for follow-up, shown to the patient as such)
 //!                        └ 4. else CareError::NoCareRelationship: nothing read, nothing logged
-//!   Care::log(staff, patient, action, resource, purpose, basis) ──▶ audit::append
+//!   care::log(staff, patient, action, resource, purpose, basis) ──▶ audit::append
 //! ```
 //!
 //! Operations on one item of a care unit (a booking, a conversation) check that the item belongs
@@ -138,30 +138,6 @@ impl Care {
         Ok(Basis::Emergency(access.id))
     }
 
-    /// Logs one staff (or system) access to a patient's data, with the ground it was allowed on.
-    /// Callers log before they show or change anything, and fail the request if this fails.
-    pub async fn log(
-        &self,
-        staff: &StaffAccess,
-        patient: &Personnummer,
-        action: Action,
-        resource: &str,
-        purpose: Option<&str>,
-        basis: Basis,
-    ) -> Result<(), AuditError> {
-        log(
-            &self.db,
-            self.clock.as_ref(),
-            staff,
-            patient,
-            action,
-            resource,
-            purpose,
-            basis,
-        )
-        .await
-    }
-
     /// Emergency accesses for follow-up, oldest first (administrators only).
     pub async fn emergency_accesses(
         &self,
@@ -190,7 +166,9 @@ impl Care {
     }
 }
 
-/// [`Care::log`] for code that holds a database and clock rather than a [`Care`].
+/// Logs one staff (or system) access to a patient's data, with the ground it was allowed on:
+/// the one path from accounts, bookings and messages to the access log. Callers log before they
+/// show or change anything, and fail the request if this fails.
 #[allow(clippy::too_many_arguments)]
 pub async fn log(
     db: &Db,
